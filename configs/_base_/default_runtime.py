@@ -1,0 +1,27 @@
+default_scope = 'featsel'
+custom_imports = dict(imports=['featsel'], allow_failed_imports=False)
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),
+)
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=200,
+                    max_keep_ckpts=3, save_last=True),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='MultiTaskVisualizationHook', draw=False),
+)
+custom_hooks = [dict(type='EvalReportHook')]
+
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='MultiTaskSegVisualizer', vis_backends=vis_backends,
+                  name='visualizer')
+log_processor = dict(by_epoch=False)
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0)

@@ -1,0 +1,18 @@
+# E6 PatchGate: every scale projected to 32 channels at f1's size and mixed
+# per task by a softmax gate over the 5 scales (SPEC S1, scheme 3).
+_base_ = ['baseline_multitask.py']
+
+model = dict(
+    decoder=dict(
+        _delete_=True,  # a different decoder, not a tweak of the UNet one
+        type='PatchGateDecoder',
+        channels=32,
+        gate=dict(type='ChannelDWScaleGate', kernel_size=3),
+        fusion_level=0,
+        refine=True,
+        detach_gate_input=True,
+        gate_losses=[
+            dict(type='GateSharpnessLoss', loss_weight=1e-3),
+            dict(type='ScaleSmoothnessLoss', loss_weight=1e-3),
+        ]),
+    head=dict(channels=32))

@@ -1,0 +1,3 @@
+from .cli import run_cli
+
+__all__ = ['run_cli']

@@ -1,0 +1,17 @@
+"""featsel models: plug-ins (selectors, experts, gatings, routers, pruners)
+and the models that assemble them."""
+from .backbones import *  # noqa: F401,F403
+from .base import (BaseExpert, BaseGating, BasePruner, BaseRouter,
+                   BaseSelector)
+from .builder import (build_expert, build_gating, build_selector,
+                      list_components)
+from .decoders import *  # noqa: F401,F403
+from .gatings import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .segmentors import *  # noqa: F401,F403
+from .selectors import *  # noqa: F401,F403
+
+__all__ = [
+    'BaseExpert', 'BaseGating', 'BasePruner', 'BaseRouter', 'BaseSelector',
+    'build_expert', 'build_gating', 'build_selector', 'list_components'
+]

@@ -1,0 +1,8 @@
+from .gate_regularizers import (GateBalanceLoss, GateSharpnessLoss,
+                                ScaleSmoothnessLoss, entropy)
+from .task_weighting import FixedTaskWeights, UncertaintyWeightedLoss
+
+__all__ = [
+    'GateBalanceLoss', 'GateSharpnessLoss', 'ScaleSmoothnessLoss', 'entropy',
+    'FixedTaskWeights', 'UncertaintyWeightedLoss'
+]

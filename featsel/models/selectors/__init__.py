@@ -1,0 +1,3 @@
+from .identity_selector import IdentitySelector
+
+__all__ = ['IdentitySelector']
