@@ -6,6 +6,7 @@ from .base import (BaseExpert, BaseGating, BasePruner, BaseRouter,
 from .builder import (build_expert, build_gating, build_selector,
                       list_components)
 from .decoders import *  # noqa: F401,F403
+from .experts import *  # noqa: F401,F403
 from .gatings import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403

@@ -1,5 +1,9 @@
-"""Errors raised for bad user input (configs, data)."""
+"""Errors raised for bad user input, so tools can report them in one line."""
 
 
 class ConfigError(ValueError):
     """A config value is wrong; the message names the key and the fix."""
+
+
+class DataError(ValueError):
+    """A data file is wrong; the message names the file."""

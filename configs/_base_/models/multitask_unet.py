@@ -21,7 +21,7 @@ model = dict(
     ),
     encoder=dict(type='UNetEncoder', in_channels=3, base_channels=16,
                  num_stages=5, norm_cfg=norm_cfg),
-    selector=None,
+    # selector=dict(type=...) plugs a feature selector in; none = identity
     decoder=dict(type='PerTaskUNetDecoder', norm_cfg=norm_cfg),
     # mmseg's FCNHead as each task's head; `_scope_` makes its own nested
     # builds (norm layers, its default loss) resolve in mmseg.

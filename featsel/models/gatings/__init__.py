@@ -1,4 +1,6 @@
 from .base_softmax_gating import SoftmaxGating
 from .scale_gates import ChannelDWScaleGate, PixelScaleGate
+from .task_gates import ConvGating
 
-__all__ = ['SoftmaxGating', 'ChannelDWScaleGate', 'PixelScaleGate']
+__all__ = ['SoftmaxGating', 'ChannelDWScaleGate', 'PixelScaleGate',
+           'ConvGating']

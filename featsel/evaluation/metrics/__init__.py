@@ -1,0 +1,3 @@
+from .multitask_seg_metric import MultiTaskSegMetric
+
+__all__ = ['MultiTaskSegMetric']

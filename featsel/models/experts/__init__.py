@@ -1,0 +1,3 @@
+from .depthwise_experts import DWConvExpert, IdentityExpert
+
+__all__ = ['DWConvExpert', 'IdentityExpert']

@@ -1,0 +1,3 @@
+from .multitask_visualizer import MultiTaskSegVisualizer
+
+__all__ = ['MultiTaskSegVisualizer']
