@@ -9,7 +9,7 @@ model = dict(
         channels=32,
         gate=dict(type='ChannelDWScaleGate', kernel_size=3),
         fusion_level=0,
-        refine=True,
+        refine=False,  # the FCNHead below already starts with a 3x3 conv
         detach_gate_input=True,
         gate_losses=[
             dict(type='GateSharpnessLoss', loss_weight=1e-3),

@@ -23,3 +23,11 @@ def demo_root(tmp_path_factory) -> str:
     root = str(tmp_path_factory.mktemp('demo_lesions'))
     make_demo_lesions(root, num_train=16, num_val=8, size=64, seed=0)
     return root
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _one_thread():
+    """One intra-op thread: tiny tensors run faster, and a busy 2-core CI
+    machine is not oversubscribed."""
+    import torch
+    torch.set_num_threads(1)

@@ -6,12 +6,14 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from featsel.apis import run_cli  # noqa: E402
 from featsel.engine import init_cpu_distributed  # noqa: E402
+from featsel.utils import ConfigError  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -46,6 +48,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
+        if not torch.cuda.is_available():
+            raise ConfigError('--amp needs a GPU: mmengine\'s '
+                              'AmpOptimWrapper does not run on a CPU')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':

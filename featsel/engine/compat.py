@@ -1,7 +1,8 @@
-"""Fixes for running mmengine 0.10.7 on torch >= 2.6 and on CPU-only hosts.
+"""Fixes for running mmengine 0.10.7 on torch >= 2.6, on CPU-only hosts, and
+through crashes.
 
-Two incompatibilities of the pinned OpenMMLab stack with current torch are
-mended here, once, for every featsel entry point:
+Three weaknesses of the pinned OpenMMLab stack are mended here, once, for
+every featsel entry point:
 
 * ``torch.load`` defaults to ``weights_only=True`` since torch 2.6, and the
   checkpoints mmengine writes pickle its ``HistoryBuffer`` (message hub) and
@@ -13,16 +14,23 @@ mended here, once, for every featsel entry point:
   machine without CUDA. :func:`init_cpu_distributed` starts a gloo process
   group first (the runner then skips its own start) and makes DDP wrap the CPU
   model without ``device_ids``.
+* mmengine writes checkpoints and ``last_checkpoint`` in place, so a run
+  killed while saving leaves a truncated checkpoint (or an empty
+  ``last_checkpoint``) that ``--resume`` then trips over.
+  :class:`AtomicLocalBackend` writes to a temporary file and renames it.
 """
 import os
 import os.path as osp
 import pickle
+import tempfile
+from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
+from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
@@ -68,8 +76,38 @@ def load_local_checkpoint(filename: str,
                           weights_only=False)
 
 
-def apply_torch_compat() -> None:
-    """Install :func:`load_local_checkpoint` as mmengine's local loader.
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend, with writes that are all or nothing.
+
+    Data goes to a temporary file beside the target, which then replaces the
+    target in one ``os.replace``: readers (and a resumed run) see the old
+    file or the new one, never a truncated one.
+    """
+
+    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        folder = osp.dirname(osp.abspath(filepath))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix='.part')
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                f.write(obj)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, filepath)
+        except BaseException:
+            if osp.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    def put_text(self,
+                 obj: str,
+                 filepath: Union[str, Path],
+                 encoding: str = 'utf-8') -> None:
+        self.put(obj.encode(encoding), filepath)
+
+
+def apply_compat_fixes() -> None:
+    """Install the safe checkpoint loader and the atomic local backend.
 
     Idempotent; called when :mod:`featsel` is imported.
     """
@@ -79,6 +117,7 @@ def apply_torch_compat() -> None:
     CheckpointLoader.register_scheme(prefixes='', force=True)(
         lambda filename, map_location=None: load_local_checkpoint(
             filename, map_location))
+    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
     _applied = True
 
 

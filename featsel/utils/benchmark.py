@@ -255,8 +255,8 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
 
     def line(row: List[str]) -> str:
         return '  '.join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths)))
+            row[i].ljust(w) if i == 0 else row[i].rjust(w)
+            for i, w in enumerate(widths))
 
     rule = '-' * len(line(cells[0]))
     return '\n'.join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
