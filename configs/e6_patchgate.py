@@ -1,4 +1,4 @@
-# E6 PatchGate: every scale projected to 32 channels at f1's size and mixed
+# E6 PatchGate: every scale projected to 16 channels at f1's size and mixed
 # per task by a softmax gate over the 5 scales (SPEC S1, scheme 3).
 _base_ = ['baseline_multitask.py']
 
@@ -6,7 +6,7 @@ model = dict(
     decoder=dict(
         _delete_=True,  # a different decoder, not a tweak of the UNet one
         type='PatchGateDecoder',
-        channels=32,
+        channels=16,
         gate=dict(type='ChannelDWScaleGate', kernel_size=3),
         fusion_level=0,
         refine=False,  # the FCNHead below already starts with a 3x3 conv
@@ -15,4 +15,4 @@ model = dict(
             dict(type='GateSharpnessLoss', loss_weight=1e-3),
             dict(type='ScaleSmoothnessLoss', loss_weight=1e-3),
         ]),
-    head=dict(channels=32))
+    head=dict(channels=16))

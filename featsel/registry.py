@@ -2,12 +2,13 @@
 
 Two tiers live here:
 
-* **Task-level nodes** (``MODELS``, ``DATASETS``, ``TRANSFORMS``, ``METRICS``,
-  ``HOOKS``, ``VISUALIZERS`` and the rest of mmengine's 23 roots) are children of
-  the mmengine roots with the explicit scope ``'featsel'``, the same shape as
-  ``mmdet/registry.py``. Configs with ``default_scope = 'featsel'`` resolve
-  featsel's whole models, datasets, transforms, metrics and hooks unprefixed and
-  reach mmdet/mmseg parts with a prefix (``'mmseg.FCNHead'``, ``'mmdet.L1Loss'``).
+* **Task-level nodes** (``MODELS``, ``DATASETS``, ``TRANSFORMS``,
+  ``METRICS``, ``HOOKS``, ``VISUALIZERS`` and the rest of mmengine's 23
+  roots) are children of the mmengine roots with the explicit scope
+  ``'featsel'``, the same shape as ``mmdet/registry.py``. Configs with
+  ``default_scope = 'featsel'`` resolve featsel's whole models, datasets,
+  transforms, metrics and hooks unprefixed and reach mmdet/mmseg parts with
+  a prefix (``'mmseg.FCNHead'``, ``'mmdet.L1Loss'``).
 * **Plug-in kinds** (``SELECTORS``, ``EXPERTS``, ``GATINGS``, ``ROUTERS``,
   ``PRUNERS``) are aliases of mmengine's root ``MODELS``, as mmcv registers its
   bricks. Only the root is visible unprefixed from every scope, so
@@ -95,13 +96,14 @@ TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, scope=_SCOPE)
 VISUALIZERS = Registry(
     'visualizer', parent=MMENGINE_VISUALIZERS, scope=_SCOPE,
     locations=['featsel.visualization'])
-VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, scope=_SCOPE)
+VISBACKENDS = Registry(
+    'vis_backend', parent=MMENGINE_VISBACKENDS, scope=_SCOPE)
 LOG_PROCESSORS = Registry(
     'log_processor', parent=MMENGINE_LOG_PROCESSORS, scope=_SCOPE)
 INFERENCERS = Registry('inferencer', parent=MMENGINE_INFERENCERS, scope=_SCOPE)
 FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, scope=_SCOPE)
 
-# --- plug-in kinds: aliases of mmengine's root MODELS (see module docstring) --
+# --- plug-in kinds: aliases of mmengine's root MODELS (see the docstring) --
 SELECTORS = MMENGINE_MODELS
 EXPERTS = MMENGINE_MODELS
 GATINGS = MMENGINE_MODELS

@@ -47,9 +47,9 @@ _SAFE_NUMPY_GLOBALS = [np.ndarray, np.dtype, _multiarray._reconstruct,
 _applied = False
 
 
-def load_local_checkpoint(filename: str,
-                          map_location: Optional[Union[str, torch.device]] = None
-                          ) -> dict:
+def load_local_checkpoint(
+        filename: str,
+        map_location: Optional[Union[str, torch.device]] = None) -> dict:
     """Load a checkpoint from a local path on any torch version.
 
     Args:
@@ -137,7 +137,8 @@ def init_cpu_distributed(cfg: Config, launcher: str) -> None:
     if launcher != 'pytorch':
         raise ValueError(
             f'launcher "{launcher}" needs CUDA; on a CPU-only host start the '
-            'processes with torchrun (tools/dist_train.sh, --launcher pytorch)')
+            'processes with torchrun (tools/dist_train.sh, '
+            '--launcher pytorch)')
     env_cfg = cfg.setdefault('env_cfg', {})
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
     dist_cfg['backend'] = 'gloo'

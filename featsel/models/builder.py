@@ -17,7 +17,8 @@ _KINDS = {
 }
 
 
-def _build(kind: str, cfg: Union[dict, nn.Module], **default_args) -> nn.Module:
+def _build(kind: str, cfg: Union[dict, nn.Module],
+           **default_args) -> nn.Module:
     base = _KINDS[kind]
     module = cfg if isinstance(cfg, nn.Module) else MODELS.build(
         cfg, default_args=default_args or None)
@@ -27,7 +28,8 @@ def _build(kind: str, cfg: Union[dict, nn.Module], **default_args) -> nn.Module:
     return module
 
 
-def build_selector(cfg: Union[dict, nn.Module], **default_args) -> BaseSelector:
+def build_selector(cfg: Union[dict, nn.Module],
+                   **default_args) -> BaseSelector:
     """Build a selector from a config dict (or pass a module through)."""
     return _build('selector', cfg, **default_args)
 

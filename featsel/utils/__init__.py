@@ -2,4 +2,6 @@ from .errors import ConfigError, DataError
 from .io import dump_json_atomic
 from .setup_env import register_all_modules
 
-__all__ = ['ConfigError', 'DataError', 'dump_json_atomic', 'register_all_modules']
+__all__ = [
+    'ConfigError', 'DataError', 'dump_json_atomic', 'register_all_modules'
+]

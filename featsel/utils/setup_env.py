@@ -26,6 +26,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     elif current.scope_name != 'featsel':
         warnings.warn(f'The current default scope "{current.scope_name}" is '
                       'not "featsel"; `register_all_modules` makes a new '
-                      'default scope named "featsel-<timestamp>".')
+                      'default scope named "featsel-<timestamp>".',
+                      stacklevel=2)
         name = f'featsel-{datetime.datetime.now()}'
         DefaultScope.get_instance(name, scope_name='featsel')

@@ -5,9 +5,13 @@ from featsel.registry import MODELS
 from featsel.utils import ConfigError
 from tests.test_models.helpers import synthetic_batch, tiny_segmentor_cfg
 
-PATCHGATE = dict(type='PatchGateDecoder', channels=4,
-                 gate_losses=[dict(type='GateSharpnessLoss', loss_weight=0.1),
-                              dict(type='ScaleSmoothnessLoss', loss_weight=0.1)])
+PATCHGATE = dict(
+    type='PatchGateDecoder',
+    channels=4,
+    gate_losses=[
+        dict(type='GateSharpnessLoss', loss_weight=0.1),
+        dict(type='ScaleSmoothnessLoss', loss_weight=0.1)
+    ])
 
 
 @pytest.mark.parametrize('decoder', [None, PATCHGATE])
@@ -88,7 +92,8 @@ def test_missing_task_target_names_the_task():
     inputs, samples = synthetic_batch()
     for s in samples:
         del s.gt_bnd
-    with pytest.raises(ConfigError, match=r"\"bnd\".*gt_bnd.*\[.sdf., .seg.\]"):
+    with pytest.raises(ConfigError,
+                       match=r'"bnd".*gt_bnd.*\[.sdf., .seg.\]'):
         model(inputs, samples, mode='loss')
 
 

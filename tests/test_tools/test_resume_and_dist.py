@@ -52,9 +52,9 @@ def test_killed_run_resumes_from_last_checkpoint(demo_root, tmp_path):
     assert len(logs) == 2
     assert open(first_log[0]).read() == first_log_text  # old log untouched
     resumed = open(logs[-1]).read()
-    assert f'resumed' in resumed.lower()
+    assert 'resumed' in resumed.lower()
     assert f'Iter(train) [{last_iter + 1}/' in resumed
-    assert f'Iter(train) [1/' not in resumed
+    assert 'Iter(train) [1/' not in resumed
     assert osp.isfile(osp.join(work_dir, f'iter_{last_iter + 4}.pth'))
     with open(osp.join(work_dir, 'eval_results.json')) as f:
         after = json.load(f)['history']

@@ -23,14 +23,15 @@ test_pipeline = [
     dict(type='PackMultiTaskInputs', targets=tasks),
 ]
 train_dataloader = dict(
-    batch_size=8,
+    batch_size=4,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+        data_prefix=dict(
+            img_path='img_dir/train', seg_map_path='ann_dir/train'),
         ann_file='splits/train.txt',
         pipeline=train_pipeline))
 val_dataloader = dict(

@@ -5,9 +5,9 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=10.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=600,
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=400,
          eta_min=1e-5),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=600, val_interval=200)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=400, val_interval=100)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

@@ -49,7 +49,8 @@ class UNetEncoder(BaseModule):
         self.stages = nn.ModuleList()
         for i, out_ch in enumerate(self.out_channels):
             block = BasicConvBlock(
-                in_channels=in_channels if i == 0 else self.out_channels[i - 1],
+                in_channels=(in_channels
+                             if i == 0 else self.out_channels[i - 1]),
                 out_channels=out_ch,
                 num_convs=num_convs,
                 with_cp=with_cp,
