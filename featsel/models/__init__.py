@@ -2,7 +2,7 @@
 and the models that assemble them."""
 from .backbones import *  # noqa: F401,F403
 from .base import (BaseExpert, BaseGating, BasePruner, BaseRouter,
-                   BaseSelector)
+                   BaseSelector, GateRecord, GateRecordsMixin)
 from .builder import (build_expert, build_gating, build_selector,
                       list_components)
 from .decoders import *  # noqa: F401,F403
@@ -14,5 +14,6 @@ from .selectors import *  # noqa: F401,F403
 
 __all__ = [
     'BaseExpert', 'BaseGating', 'BasePruner', 'BaseRouter', 'BaseSelector',
+    'GateRecord', 'GateRecordsMixin',
     'build_expert', 'build_gating', 'build_selector', 'list_components'
 ]

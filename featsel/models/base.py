@@ -5,13 +5,39 @@ The plug-in registries (``SELECTORS``, ``EXPERTS``, ``GATINGS``, ``ROUTERS``,
 :mod:`featsel.registry`), so the kind of a component is carried by its base
 class; :mod:`featsel.models.builder` checks it when building.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from mmengine.model import BaseModule
 from torch import Tensor
 
 
-class BaseSelector(BaseModule):
+class GateRecord(NamedTuple):
+    """A gate or weight map from a module's last forward pass.
+
+    Args:
+        kind (str): ``'softmax'``: mixing weights over experts or scales on
+            dim 1 (they sum to one there); ``'sigmoid'``: per-pixel or
+            per-channel weights in [0, 1].
+        value (Tensor): ``(B, K, ...)`` for softmax, ``(B, C or 1, H, W)``
+            for sigmoid. Not detached, so regularisers can use it.
+    """
+
+    kind: str
+    value: Tensor
+
+
+class GateRecordsMixin:
+    """``gate_records()``: the gates of the last forward, by name.
+
+    Names read ``'<scale>/<task>'`` (e.g. ``'f1/seg'``, ``'fused/sdf'``);
+    hooks log and draw them, regularisers read them.
+    """
+
+    def gate_records(self) -> Dict[str, GateRecord]:
+        return {}
+
+
+class BaseSelector(GateRecordsMixin, BaseModule):
     """Turns shared multi-scale features into one feature list per task.
 
     Contract: ``forward(feats) -> {task: [f_1^t, ..., f_S^t]}`` where

@@ -100,3 +100,13 @@ def test_checkpointing_gives_same_output_and_grads():
 def test_bad_fusion_level():
     with pytest.raises(ValueError, match='fusion_level=5'):
         _decoder(fusion_level=5)
+
+
+def test_gate_records_name_scale_and_task():
+    dec = _decoder()
+    feats = _feats()
+    dec({'a': feats, 'b': feats})
+    records = dec.gate_records()
+    assert set(records) == {'fused/a', 'fused/b'}
+    assert records['fused/a'].kind == 'softmax'
+    assert records['fused/a'].value is dec.last_alphas['a']

@@ -4,8 +4,10 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..base import GateRecordsMixin
 
-class BaseTaskDecoder(BaseModule):
+
+class BaseTaskDecoder(GateRecordsMixin, BaseModule):
     """Decodes per-task multi-scale features into one map per task.
 
     Contract: ``forward({task: [f_1^t..f_S^t]}) -> {task: (B, out_channels,

@@ -8,6 +8,7 @@ from mmcv.cnn import ConvModule
 from torch import Tensor, nn
 
 from ...registry import MODELS
+from ..base import GateRecord
 from ..builder import build_gating
 from .base_task_decoder import BaseTaskDecoder
 
@@ -127,6 +128,11 @@ class PatchGateDecoder(BaseTaskDecoder):
                 fused = self._fuse(task, stacked)
             out[task] = self.refines[task](fused)
         return out
+
+    def gate_records(self) -> Dict[str, GateRecord]:
+        """``'fused/<task>'``: alpha over the scales, (B, S, C or 1, H, W)."""
+        return {f'fused/{task}': GateRecord('softmax', alpha)
+                for task, alpha in self.last_alphas.items()}
 
     def aux_losses(self) -> Dict[str, Tensor]:
         """Gate regularisers averaged over the tasks of the last forward."""

@@ -5,7 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from ...registry import SELECTORS
-from ..base import BaseSelector
+from ..base import BaseSelector, GateRecord
 from ..builder import build_expert, build_gating
 
 
@@ -34,6 +34,7 @@ class LowRankExpertBlock(nn.Module):
         })
         self.residual = residual
         self.detach_gate_input = detach_gate_input
+        self.last_alphas: Dict[str, Tensor] = {}
 
     def forward(self, x: Tensor) -> Dict[str, Tensor]:
         """Args: x: (B, C, H, W). Returns: per task (B, C, H, W)."""
@@ -42,6 +43,7 @@ class LowRankExpertBlock(nn.Module):
         mixed = {}
         for task, gate in self.gates.items():
             alpha = gate(gate_in)  # (B, K, [C,] H, W) or (B, K, 1, 1)
+            self.last_alphas[task] = alpha
             if alpha.dim() == 4:
                 alpha = alpha.unsqueeze(2)
             w = (alpha * outs).sum(dim=1)
@@ -83,3 +85,11 @@ class LowRankExpertSelector(BaseSelector):
         """Args: feats: ``f_i`` (B, C_i, H_i, W_i) per scale."""
         per_scale = [block(f) for block, f in zip(self.blocks, feats)]
         return {task: [m[task] for m in per_scale] for task in self.tasks}
+
+    def gate_records(self) -> Dict[str, GateRecord]:
+        """``'f<i>/<task>'``: alpha over the experts of scale ``i``."""
+        return {
+            f'f{i + 1}/{task}': GateRecord('softmax', alpha)
+            for i, block in enumerate(self.blocks)
+            for task, alpha in block.last_alphas.items()
+        }
