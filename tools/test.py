@@ -13,6 +13,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 from featsel.apis import run_cli  # noqa: E402
 from featsel.engine import init_cpu_distributed  # noqa: E402
+from featsel.utils import ConfigError  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,10 +49,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     if args.show_dir:
-        hook = cfg.default_hooks.get('visualization')
+        hook = cfg.get('default_hooks', {}).get('visualization')
         if hook is None:
-            raise KeyError('--show-dir needs default_hooks.visualization in '
-                           'the config')
+            raise ConfigError('--show-dir needs default_hooks.visualization '
+                              'in the config')
         hook.update(draw=True, show_dir=args.show_dir)
     return cfg
 
@@ -61,6 +62,8 @@ def main() -> None:
     for path in (args.config, args.checkpoint):
         if not osp.isfile(path):
             raise FileNotFoundError(f'"{path}" does not exist')
+    if args.out and not args.out.endswith(('.pkl', '.pickle')):
+        raise ConfigError(f'--out must be a .pkl file, got "{args.out}"')
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -69,8 +72,6 @@ def main() -> None:
     runner = (RUNNERS.build(cfg)
               if 'runner_type' in cfg else Runner.from_cfg(cfg))
     if args.out:
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl file, got "{args.out}"')
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
     runner.test()

@@ -11,8 +11,11 @@ _USER_ERRORS = (ConfigError, DataError, FileNotFoundError)
 def _is_user_error(err: BaseException) -> bool:
     if isinstance(err, _USER_ERRORS):
         return True
-    # mmengine reports an unknown ``type=`` as a KeyError
-    return isinstance(err, KeyError) and 'is not in the' in str(err)
+    # mmengine reports an unknown ``type=`` as a KeyError and a misspelt
+    # argument as a TypeError naming the class and the key
+    return (isinstance(err, KeyError) and 'is not in the' in str(err)
+            or isinstance(err, TypeError)
+            and 'unexpected keyword argument' in str(err))
 
 
 def _message(err: BaseException) -> str:

@@ -34,6 +34,8 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from ..utils.errors import ConfigError
+
 try:  # numpy >= 2 renamed numpy.core to numpy._core
     from numpy._core import multiarray as _multiarray
 except ImportError:  # pragma: no cover
@@ -135,7 +137,7 @@ def init_cpu_distributed(cfg: Config, launcher: str) -> None:
     if launcher == 'none' or torch.cuda.is_available():
         return
     if launcher != 'pytorch':
-        raise ValueError(
+        raise ConfigError(
             f'launcher "{launcher}" needs CUDA; on a CPU-only host start the '
             'processes with torchrun (tools/dist_train.sh, '
             '--launcher pytorch)')

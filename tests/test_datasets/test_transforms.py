@@ -7,6 +7,7 @@ from scipy.ndimage import distance_transform_edt
 from featsel.datasets.transforms import (GenerateBoundary, GenerateSDF,
                                          PackMultiTaskInputs)
 from featsel.registry import TRANSFORMS
+from featsel.utils import ConfigError
 
 
 def _square(size=20, lo=5, hi=15):
@@ -125,7 +126,7 @@ def test_pack_custom_task_names():
 def test_pack_missing_key_names_task_and_producer():
     results = _full_results()
     del results['gt_boundary_map']
-    with pytest.raises(KeyError) as err:
+    with pytest.raises(ConfigError) as err:
         PackMultiTaskInputs()(results)
     msg = str(err.value)
     assert '"bnd"' in msg and 'gt_boundary_map' in msg

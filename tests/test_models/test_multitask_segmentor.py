@@ -120,3 +120,17 @@ def test_input_size_must_fit_the_encoder():
     model = MODELS.build(tiny_segmentor_cfg())
     with pytest.raises(ConfigError, match='pad_size_divisor'):
         model(torch.randn(1, 3, 18, 18), mode='tensor')
+
+
+def test_padded_targets_are_background():
+    """Images smaller than the batch are padded; the pad is background and,
+    for the SDF, far outside (+1), never a contour (0)."""
+    model = MODELS.build(tiny_segmentor_cfg())
+    _, samples = synthetic_batch(batch_size=1, size=8)
+    sdf = model._stack_targets(samples, 'sdf', (1, 3, 16, 16),
+                               model.tasks['sdf'].pad_value)
+    seg = model._stack_targets(samples, 'seg', (1, 3, 16, 16),
+                               model.tasks['seg'].pad_value)
+    assert sdf.shape == (1, 1, 16, 16)
+    assert (sdf[..., 8:, :] == 1).all() and (sdf[..., :, 8:] == 1).all()
+    assert (seg[..., 8:, :] == 0).all()

@@ -110,3 +110,8 @@ def test_gate_records_name_scale_and_task():
     assert set(records) == {'fused/a', 'fused/b'}
     assert records['fused/a'].kind == 'softmax'
     assert records['fused/a'].value is dec.last_alphas['a']
+
+
+def test_aux_losses_before_any_forward_are_empty():
+    dec = _decoder(gate_losses=[dict(type='GateSharpnessLoss')])
+    assert dec.aux_losses() == {}

@@ -32,6 +32,7 @@ def _assert_one_line_error(proc, *needles):
     (['model.tasks.edge.kind=boundary',
       'model.tasks.edge.loss.type=mmdet.L1Loss'], ['"edge"', 'gt_edge']),
     (['model.tasks.seg.kind=masks'], ['model.tasks.seg.kind']),
+    (['model.encoder.base_chanels=4'], ['UNetEncoder', 'base_chanels']),
 ])
 def test_config_errors(demo_root, tmp_path, options, needles):
     proc = _train(demo_root, str(tmp_path / 'w'), *options)
@@ -65,3 +66,11 @@ def test_non_binary_mask_names_the_file(demo_root, tmp_path, workers):
                   f'train_dataloader.persistent_workers={bool(workers)}',
                   'train_dataloader.batch_size=16')
     _assert_one_line_error(proc, bad, 'binary', '255')
+
+
+def test_test_tool_rejects_bad_out_before_building(tmp_path):
+    ckpt = tmp_path / 'x.pth'
+    ckpt.write_bytes(b'')
+    proc = run_tool(['tools/test.py', 'configs/baseline_multitask.py',
+                     str(ckpt), '--out', 'preds.json'], check=False)
+    _assert_one_line_error(proc, '--out', 'preds.json')

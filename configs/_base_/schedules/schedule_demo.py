@@ -2,7 +2,9 @@
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
-    clip_grad=dict(max_norm=10.0))
+    clip_grad=dict(max_norm=10.0),
+    # the learned task uncertainties are not weights to shrink
+    paramwise_cfg=dict(custom_keys={'loss_weighting': dict(decay_mult=0.0)}))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=400,

@@ -8,6 +8,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from featsel.registry import TRANSFORMS
+from featsel.utils import ConfigError
 
 DEFAULT_TARGETS = dict(
     seg='gt_seg_map', sdf='gt_sdf_map', bnd='gt_boundary_map')
@@ -73,7 +74,7 @@ class PackMultiTaskInputs(BaseTransform):
         """(H, W) array -> (1, H, W) float32 or long tensor."""
         if key not in results:
             producer = _PRODUCERS.get(key, 'the transform that writes it')
-            raise KeyError(
+            raise ConfigError(
                 f'Task "{task}" needs results["{key}"], which is missing; '
                 f'add {producer} to the pipeline before PackMultiTaskInputs.')
         target = np.asarray(results[key])

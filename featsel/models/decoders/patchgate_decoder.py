@@ -137,6 +137,8 @@ class PatchGateDecoder(BaseTaskDecoder):
     def aux_losses(self) -> Dict[str, Tensor]:
         """Gate regularisers averaged over the tasks of the last forward."""
         losses = {}
+        if not self.last_alphas:
+            return losses
         for loss in self.gate_losses:
             values = [loss(alpha) for alpha in self.last_alphas.values()]
             losses[loss.loss_name] = torch.stack(values).mean()

@@ -126,7 +126,8 @@ class MultiTaskSegmentor(BaseModel):
         logits = self.task_logits(inputs)
         raw = {}
         for name, spec in self.tasks.items():
-            target = self._stack_targets(data_samples, name, inputs.shape)
+            target = self._stack_targets(data_samples, name, inputs.shape,
+                                         spec.pad_value)
             pred, target = spec.loss_inputs(logits[name], target)
             raw[name] = sum(loss(pred, target)
                             for loss in self.task_losses[name])
@@ -162,8 +163,9 @@ class MultiTaskSegmentor(BaseModel):
 
     @staticmethod
     def _stack_targets(data_samples: SampleList, task: str,
-                       shape: Sequence[int]) -> Tensor:
-        """Stack ``gt_<task>`` of a batch, zero-padded to the input size.
+                       shape: Sequence[int], pad_value: float) -> Tensor:
+        """Stack ``gt_<task>`` of a batch, padded to the input size with
+        ``pad_value`` (what the padded border is: background).
 
         Returns:
             Tensor: (B, 1, H, W).
@@ -182,6 +184,6 @@ class MultiTaskSegmentor(BaseModel):
             t = sample.get(key).data
             pad_h, pad_w = shape[-2] - t.shape[-2], shape[-1] - t.shape[-1]
             if pad_h or pad_w:
-                t = F.pad(t, (0, pad_w, 0, pad_h))
+                t = F.pad(t, (0, pad_w, 0, pad_h), value=pad_value)
             targets.append(t)
         return torch.stack(targets)

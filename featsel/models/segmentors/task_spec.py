@@ -64,6 +64,11 @@ class TaskSpec:
         return TASK_KINDS[self.kind]
 
     @property
+    def pad_value(self) -> float:
+        """Target value of padded pixels: background, far outside for SDF."""
+        return 1.0 if self.kind == 'sdf' else 0.0
+
+    @property
     def out_channels(self) -> int:
         """Channels of the head output: one logit unless multi-class."""
         return self.num_classes if self.num_classes > 2 else 1
