@@ -1,0 +1,30 @@
+# Entry points: `make demo` trains the demo model, `make test` runs the tests.
+# Both first run tools/install.sh, which sets up the virtualenv (FEATSEL_VENV,
+# else the active VIRTUAL_ENV, else .venv) and returns at once when it is
+# already complete.
+VENV ?= $(or $(FEATSEL_VENV),$(VIRTUAL_ENV),.venv)
+VENV_PYTHON := $(VENV)/bin/python
+# Recipes run as if the virtualenv were active, so that scripts calling
+# `python` (tools/dist_train.sh, ...) get the same interpreter.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+DEMO_DATA ?= data/demo_lesions
+DEMO_CONFIG ?= configs/e6_patchgate.py
+
+.PHONY: install demo test
+
+install:
+	FEATSEL_VENV="$(VENV)" bash tools/install.sh
+
+demo: install
+	@if [ ! -d "$(DEMO_DATA)" ]; then $(VENV_PYTHON) tools/misc/make_demo_data.py; fi
+	$(VENV_PYTHON) tools/train.py $(DEMO_CONFIG)
+
+test: install
+	$(VENV_PYTHON) -m pytest tests -q
+
+# `make compare`: train the baseline and E1-E6 briefly on the demo data and
+# write one comparison table (ITERS=... sets the iterations per run; see
+# tools/analysis_tools/run_s1_experiments.sh for the other settings).
+.PHONY: compare
+compare: install
+	PYTHON="$(VENV_PYTHON)" bash tools/analysis_tools/run_s1_experiments.sh

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Train on GPUS processes per node with torchrun.
+# Usage: tools/dist_train.sh CONFIG GPUS [train.py options...]
+# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT the same way on every node.
+set -e
+
+CONFIG=$1
+GPUS=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+
+# torchrun, started through the chosen interpreter (PYTHON) so that its
+# workers run in the same environment.
+PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}" \
+${PYTHON:-python} -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$GPUS" \
+    --master_port="$PORT" \
+    "$(dirname "$0")/train.py" \
+    "$CONFIG" \
+    --launcher pytorch "${@:3}"
