@@ -1,6 +1,8 @@
-# E3 low-rank experts with a weak prior: per scale, four experts shared by the
-# tasks (local texture, larger structure, smooth regions, identity), mixed per
-# pixel by a spatial gate per task (SPEC S1, scheme 2).
+# E3_LREPrior: low-rank experts with a weak prior. Per scale, four experts
+# shared by the tasks (local texture, larger structure, smooth regions,
+# identity), mixed per pixel by a spatial gate per task (SPEC S1, scheme 2);
+# a balance term keeps every expert used, an orthogonality term keeps the
+# experts different.
 _base_ = ['baseline_multitask.py']
 
 model = dict(
@@ -14,4 +16,6 @@ model = dict(
         ],
         gating=dict(type='ConvGating'),
         residual=False,
-        detach_gate_input=True))
+        detach_gate_input=True,
+        orth_loss=dict(type='ExpertOrthogonalityLoss', loss_weight=1e-3),
+        gate_losses=[dict(type='GateBalanceLoss', loss_weight=1e-3)]))

@@ -15,7 +15,14 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='MultiTaskVisualizationHook', draw=False),
 )
-custom_hooks = [dict(type='EvalReportHook')]
+custom_hooks = [
+    dict(type='EvalReportHook'),
+    # gate utilisation / entropy scalars at the logger's interval, so every
+    # printed value is fresh; models without gates are skipped
+    dict(type='GateDiagnosticsHook', interval=20, collapse_threshold=0.9),
+    # gate maps of the first validation images after each evaluation
+    dict(type='GateMapVisualizationHook', num_images=2),
+]
 
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='MultiTaskSegVisualizer', vis_backends=vis_backends,

@@ -8,6 +8,7 @@ from .builder import (build_expert, build_gating, build_selector,
 from .decoders import *  # noqa: F401,F403
 from .experts import *  # noqa: F401,F403
 from .gatings import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .selectors import *  # noqa: F401,F403

@@ -9,7 +9,13 @@ class SoftmaxGating(BaseGating):
 
     Subclasses implement :meth:`logits`, returning ``(B, K, ...)``;
     ``forward`` normalises over ``K`` (dim 1).
+
+    A gate with ``task_conditioned = True`` is built with ``tasks=[...]``,
+    serves all of them and is called as ``forward(x, task)``; a plain gate
+    (``False``) serves one task and is called as ``forward(x)``.
     """
+
+    task_conditioned = False
 
     def logits(self, x: Tensor) -> Tensor:
         raise NotImplementedError

@@ -1,0 +1,21 @@
+# E4_HybridHigh: TaskDW on f1-f4, low-rank experts (E3's weak prior) on f5
+# (SPEC S1). One selector class; the per-scale plan picks each scale's
+# block.
+_base_ = ['baseline_multitask.py']
+
+model = dict(
+    selector=dict(
+        type='MultiScaleTaskSelector',
+        plan=['task_dw'] * 4 + ['lowrank'],
+        task_dw=dict(kernel_size=3, weight='channel', detach_input=True),
+        lowrank=dict(
+            experts=[
+                dict(type='DWConvExpert', kernel_size=3),
+                dict(type='DWConvExpert', kernel_size=3, dilation=2),
+                dict(type='DWConvExpert', kernel_size=5),
+                dict(type='IdentityExpert'),
+            ],
+            gating=dict(type='ConvGating'),
+            detach_gate_input=True,
+            orth_loss=dict(type='ExpertOrthogonalityLoss', loss_weight=1e-3),
+            gate_losses=[dict(type='GateBalanceLoss', loss_weight=1e-3)])))

@@ -1,0 +1,389 @@
+"""Compare trained experiments in one table:
+``python tools/analysis_tools/compare_experiments.py WORK_DIR [WORK_DIR ...]``
+or ``... --configs CONFIG [CONFIG ...]``.
+
+Per experiment: the evaluation metrics of its work dir
+(``eval_results.json``: the Dice, IoU, SDF MAE and boundary F-score of
+every task) and its cost measured on synthetic batches with
+``featsel.utils.benchmark`` (parameters, FLOPs, train step time, inference
+time per megapixel). Written to ``--out-dir``: ``compare.md`` (Markdown
+table), ``compare.csv`` and ``compare.png`` (one bar chart per column).
+"""
+import argparse
+import csv
+import glob
+import json
+import logging
+import os
+import os.path as osp
+import sys
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Dict, List, Optional, Sequence, Tuple
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, REPO_ROOT)
+
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.logging import MMLogger, print_log  # noqa: E402
+
+from featsel.apis import run_cli  # noqa: E402
+from featsel.utils import ConfigError  # noqa: E402
+from featsel.utils import benchmark as bm  # noqa: E402
+
+#: Metric key suffix -> (column label, better is higher); every task whose
+#: metrics carry the suffix gets a column, in this order.
+METRICS = {
+    'dice': ('Dice', True),
+    'iou': ('IoU', True),
+    'mae': ('MAE', False),
+    'f_score': ('F-score', True),
+}
+#: Cost columns: key -> (label, unit).
+COSTS = {
+    'params': ('params', 'M'),
+    'flops': ('FLOPs', 'GMac'),
+    'train_step': ('train step', 'ms/batch'),
+    'inference': ('inference', 'ms/MPix'),
+}
+_COST_SCALE = dict(params=1e-6, flops=1e-9)
+
+
+@dataclass
+class Experiment:
+    """One row of the comparison.
+
+    Attributes:
+        name (str): Row label (the config name).
+        work_dir (str): Where ``eval_results.json`` is read.
+        config (str, optional): Config file the cost is measured on.
+        metrics (dict): Metric key -> value; empty when not evaluated.
+        source (str): Which evaluation the metrics come from.
+        costs (dict): Cost key -> value in the unit of :data:`COSTS`.
+    """
+
+    name: str
+    work_dir: str
+    config: Optional[str] = None
+    metrics: Dict[str, float] = field(default_factory=dict)
+    source: str = ''
+    costs: Dict[str, float] = field(default_factory=dict)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Compare the metrics and costs of trained experiments')
+    parser.add_argument(
+        'work_dirs', nargs='*', metavar='WORK_DIR',
+        help='work dirs of trained runs; the config is the <name>.py that '
+        'the runner dumps there')
+    parser.add_argument(
+        '--configs', nargs='+', metavar='CONFIG',
+        help='config files instead of work dirs; each run is read from '
+        '<--work-root>/<config name>')
+    parser.add_argument('--work-root', default='work_dirs',
+                        help='parent of the work dirs of --configs')
+    parser.add_argument('--out-dir', default=osp.join('work_dirs', 'compare'),
+                        help='folder of compare.md, compare.csv, compare.png')
+    parser.add_argument(
+        '--split', choices=['auto', 'val', 'test'], default='auto',
+        help="metrics of the last validation ('last'), of the last test "
+        "('last_test'), or the test when there is one (auto)")
+    parser.add_argument('--no-cost', action='store_true',
+                        help='skip the parameter, FLOP and time measurement')
+    parser.add_argument('--shape', type=int, nargs=2, default=[128, 128],
+                        metavar=('H', 'W'), help='input size of the costs')
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--warmup', type=int, default=2,
+                        help='untimed steps per model')
+    parser.add_argument('--repeats', type=int, default=5,
+                        help='timed steps per model (medians are reported)')
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    parser.add_argument(
+        '--threads', type=int,
+        help="intra-op CPU threads (default: torch's default)")
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of every config before measuring costs')
+    args = parser.parse_args(argv)
+    if bool(args.work_dirs) == bool(args.configs):
+        parser.error('give either WORK_DIR ... or --configs CONFIG ...')
+    return args
+
+
+# ---------------------------------------------------------------------- #
+# Experiments and their metrics
+# ---------------------------------------------------------------------- #
+def _name(path: str) -> str:
+    return osp.splitext(osp.basename(osp.normpath(path)))[0]
+
+
+def dumped_config(work_dir: str) -> str:
+    """The config the runner dumped into a work dir: ``<name>.py`` for a
+    work dir named ``<name>``, else its only ``*.py`` file."""
+    path = osp.join(work_dir, f'{_name(work_dir)}.py')
+    if osp.isfile(path):
+        return path
+    found = sorted(glob.glob(osp.join(work_dir, '*.py')))
+    if len(found) == 1:
+        return found[0]
+    raise FileNotFoundError(
+        f'no config dump in "{work_dir}": expected "{path}" or a single '
+        f'*.py file, found {[osp.basename(p) for p in found]}; pass the '
+        'config with --configs instead')
+
+
+def find_experiments(work_dirs: Sequence[str] = (),
+                     configs: Sequence[str] = (),
+                     work_root: str = 'work_dirs',
+                     need_config: bool = True) -> List[Experiment]:
+    """Rows from work dirs (config = their dump) or from config files
+    (work dir = ``<work_root>/<config name>``)."""
+    experiments = []
+    for work_dir in work_dirs:
+        if not osp.isdir(work_dir):
+            raise FileNotFoundError(f'work dir "{work_dir}" does not exist')
+        experiments.append(Experiment(
+            _name(work_dir), work_dir,
+            dumped_config(work_dir) if need_config else None))
+    for config in configs:
+        if not osp.isfile(config):
+            raise FileNotFoundError(f'config file "{config}" does not exist')
+        experiments.append(Experiment(
+            _name(config), osp.join(work_root, _name(config)), config))
+    names = [e.name for e in experiments]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f'experiments {twice} appear twice')
+    return experiments
+
+
+def read_metrics(work_dir: str, split: str = 'auto'
+                 ) -> Tuple[Dict[str, float], str]:
+    """Metrics of ``<work_dir>/eval_results.json`` (see ``EvalReportHook``).
+
+    Args:
+        work_dir (str): The run's work dir.
+        split (str): ``'val'``: the last validation (``last``); ``'test'``:
+            the last test (``last_test``); ``'auto'``: the test when there
+            is one, else the validation.
+
+    Returns:
+        tuple: ``(metrics, source)``, e.g. ``({'seg/dice': 0.8, ...},
+        'val@iter 400')``; ``({}, 'missing')`` when there is no result.
+    """
+    path = osp.join(work_dir, 'eval_results.json')
+    if not osp.isfile(path):
+        print_log(f'{path} does not exist: no metrics for this row',
+                  logger='current', level=logging.WARNING)
+        return {}, 'missing'
+    with open(path) as f:
+        report = json.load(f)
+    if split in ('test', 'auto') and report.get('last_test'):
+        return dict(report['last_test']), 'test'
+    if split in ('val', 'auto') and report.get('last'):
+        last = report['last']
+        return dict(last['metrics']), f"val@iter {last['iter']}"
+    print_log(f'{path} holds no {split} result: no metrics for this row',
+              logger='current', level=logging.WARNING)
+    return {}, 'missing'
+
+
+def metric_columns(experiments: Sequence[Experiment]) -> List[str]:
+    """Metric keys to show: ``<task>/<suffix>`` for the suffixes of
+    :data:`METRICS`, grouped by suffix, tasks in order of appearance."""
+    keys = []
+    for e in experiments:
+        keys += [k for k in e.metrics if k not in keys]
+    return [k for suffix in METRICS for k in keys
+            if k.rsplit('/', 1)[-1] == suffix]
+
+
+# ---------------------------------------------------------------------- #
+# Costs
+# ---------------------------------------------------------------------- #
+def measure_costs(experiments: Sequence[Experiment],
+                  settings: bm.BenchmarkSettings,
+                  cfg_options: Optional[dict] = None) -> None:
+    """Fill ``costs`` of every experiment: parameters (M), FLOPs of one
+    image (GMac), median train step (ms per batch) and median ``predict``
+    step (ms per megapixel); the models take turns step by step."""
+    with bm.num_threads(settings.threads):
+        models = {
+            e.name: bm.build_model(bm.ModelSpec(e.config, cfg_options),
+                                   settings.device)
+            for e in experiments
+        }
+        for e in experiments:
+            model = models[e.name]
+            e.costs['params'] = bm.count_params(model)
+            e.costs['flops'] = bm.count_flops(model, settings.shape).total
+        times = bm._time_models(models, settings)
+    h, w = settings.shape
+    megapixels = settings.batch_size * h * w / 1e6
+    for e in experiments:
+        e.costs['train_step'] = 1e3 * median(times['train'][e.name])
+        e.costs['inference'] = (1e3 * median(times['predict'][e.name]) /
+                                megapixels)
+        for key, scale in _COST_SCALE.items():
+            e.costs[key] *= scale
+
+
+# ---------------------------------------------------------------------- #
+# Table, CSV and chart
+# ---------------------------------------------------------------------- #
+def columns(experiments: Sequence[Experiment]) -> List[Tuple[str, str]]:
+    """``(key, header)`` of every value column; cost keys are prefixed
+    with ``cost:``."""
+    cols = [(k, f'{k.rsplit("/", 1)[0]} {METRICS[k.rsplit("/", 1)[1]][0]}')
+            for k in metric_columns(experiments)]
+    measured = [k for k in COSTS if any(k in e.costs for e in experiments)]
+    cols += [(f'cost:{k}', f'{COSTS[k][0]} ({COSTS[k][1]})')
+             for k in measured]
+    return cols
+
+
+def value(e: Experiment, key: str) -> Optional[float]:
+    if key.startswith('cost:'):
+        return e.costs.get(key[5:])
+    return e.metrics.get(key)
+
+
+def _best(experiments: Sequence[Experiment], key: str) -> Optional[float]:
+    """Best value of a metric column (None for cost columns)."""
+    if key.startswith('cost:'):
+        return None
+    values = [v for v in (value(e, key) for e in experiments)
+              if v is not None]
+    if not values:
+        return None
+    higher = METRICS[key.rsplit('/', 1)[1]][1]
+    return max(values) if higher else min(values)
+
+
+def _cell(v: Optional[float], key: str) -> str:
+    if v is None:
+        return '-'
+    if key in ('cost:train_step', 'cost:inference'):
+        return f'{v:.1f}'
+    return f'{v:.4f}' if not key.startswith('cost:') else f'{v:.3f}'
+
+
+def format_markdown(experiments: Sequence[Experiment],
+                    notes: Sequence[str] = ()) -> str:
+    """Markdown table, the best value of each metric column in bold,
+    followed by ``notes`` as a list."""
+    cols = columns(experiments)
+    header = ['experiment'] + [h for _, h in cols] + ['metrics from']
+    lines = ['| ' + ' | '.join(header) + ' |',
+             '|' + '|'.join(['---'] + ['---:'] * len(cols) + ['---']) + '|']
+    best = {k: _best(experiments, k) for k, _ in cols}
+    for e in experiments:
+        cells = []
+        for key, _ in cols:
+            v = value(e, key)
+            text = _cell(v, key)
+            cells.append(f'**{text}**' if v is not None and v == best[key]
+                         and len(experiments) > 1 else text)
+        lines.append('| ' + ' | '.join([e.name] + cells + [e.source]) +
+                     ' |')
+    lines.append('')
+    lines += [f'- {note}' for note in notes]
+    return '\n'.join(lines) + '\n'
+
+
+def write_csv(experiments: Sequence[Experiment], path: str) -> None:
+    """One row per experiment, full precision, empty cells when missing."""
+    cols = columns(experiments)
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['experiment'] + [h for _, h in cols] +
+                        ['metrics from', 'config', 'work_dir'])
+        for e in experiments:
+            values = [value(e, k) for k, _ in cols]
+            writer.writerow([e.name] + ['' if v is None else v
+                                        for v in values] +
+                            [e.source, e.config or '', e.work_dir])
+
+
+def plot(experiments: Sequence[Experiment], path: str) -> None:
+    """One bar chart per column, experiments side by side."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    cols = columns(experiments)
+    ncols = min(4, max(len(cols), 1))
+    nrows = max(1, -(-len(cols) // ncols))
+    width = max(3.0, 0.45 * len(experiments) + 1.2)
+    fig = Figure(figsize=(ncols * width, nrows * 3.2))
+    FigureCanvasAgg(fig)
+    names = [e.name for e in experiments]
+    colours = [f'C{i % 10}' for i in range(len(experiments))]
+    for index, (key, header) in enumerate(cols):
+        ax = fig.add_subplot(nrows, ncols, index + 1)
+        values = [value(e, key) for e in experiments]
+        ax.bar(range(len(names)), [0 if v is None else v for v in values],
+               color=colours)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=45, ha='right', fontsize=7)
+        if not key.startswith('cost:'):
+            better = 'higher' if METRICS[key.rsplit('/', 1)[1]][1] else \
+                'lower'
+            header = f'{header} ({better} is better)'
+        ax.set_title(header, fontsize=9)
+        ax.tick_params(axis='y', labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def write_outputs(experiments: Sequence[Experiment], out_dir: str,
+                  notes: Sequence[str] = ()) -> Dict[str, str]:
+    """Write ``compare.md``, ``compare.csv`` and ``compare.png``.
+
+    Returns:
+        dict[str, str]: ``md``/``csv``/``png`` -> path.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {ext: osp.join(out_dir, f'compare.{ext}')
+             for ext in ('md', 'csv', 'png')}
+    with open(paths['md'], 'w') as f:
+        f.write(format_markdown(experiments, notes))
+    write_csv(experiments, paths['csv'])
+    plot(experiments, paths['png'])
+    return paths
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
+    args = parse_args(argv)
+    MMLogger.get_instance('featsel_compare', log_level='INFO')
+    experiments = find_experiments(args.work_dirs, args.configs or (),
+                                   args.work_root,
+                                   need_config=not args.no_cost)
+    for e in experiments:
+        e.metrics, e.source = read_metrics(e.work_dir, args.split)
+    notes = ['Dice, IoU and F-score: higher is better; MAE (of the '
+             'signed distance): lower is better. Best metric values in '
+             'bold.']
+    if not args.no_cost:
+        settings = bm.BenchmarkSettings(
+            shape=tuple(args.shape), batch_size=args.batch_size,
+            warmup=args.warmup, repeats=args.repeats, device=args.device,
+            threads=args.threads)
+        measure_costs(experiments, settings, args.cfg_options)
+        h, w = settings.shape
+        notes += [
+            f'costs on synthetic {settings.batch_size}x3x{h}x{w} batches '
+            f'on {settings.device}; medians of {settings.repeats} steps '
+            f'after {settings.warmup} warm-up steps, models taking turns; '
+            'FLOPs of one image.',
+            bm.FLOPS_NOTE,
+        ]
+    paths = write_outputs(experiments, args.out_dir, notes)
+    with open(paths['md']) as f:
+        print(f.read())
+    print_log(f'written: {", ".join(paths.values())}', logger='current')
+    return paths
+
+
+if __name__ == '__main__':
+    run_cli(main)
