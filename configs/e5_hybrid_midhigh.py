@@ -1,21 +1,5 @@
 # E5_HybridMidHigh: TaskDW on f1-f3, low-rank experts (E3's weak prior) on
-# f4-f5 (SPEC S1). One selector class; the per-scale plan picks each scale's
-# block.
-_base_ = ['baseline_multitask.py']
+# f4-f5 (SPEC S1). E4 with another per-scale plan.
+_base_ = ['e4_hybrid_high.py']
 
-model = dict(
-    selector=dict(
-        type='MultiScaleTaskSelector',
-        plan=['task_dw'] * 3 + ['lowrank'] * 2,
-        task_dw=dict(kernel_size=3, weight='channel', detach_input=True),
-        lowrank=dict(
-            experts=[
-                dict(type='DWConvExpert', kernel_size=3),
-                dict(type='DWConvExpert', kernel_size=3, dilation=2),
-                dict(type='DWConvExpert', kernel_size=5),
-                dict(type='IdentityExpert'),
-            ],
-            gating=dict(type='ConvGating'),
-            detach_gate_input=True,
-            orth_loss=dict(type='ExpertOrthogonalityLoss', loss_weight=1e-3),
-            gate_losses=[dict(type='GateBalanceLoss', loss_weight=1e-3)])))
+model = dict(selector=dict(plan=['task_dw'] * 3 + ['lowrank'] * 2))

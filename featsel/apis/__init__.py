@@ -1,3 +1,3 @@
-from .cli import run_cli
+from .cli import add_runner_args, build_runner, load_config, run_cli
 
-__all__ = ['run_cli']
+__all__ = ['add_runner_args', 'build_runner', 'load_config', 'run_cli']

@@ -2,7 +2,8 @@
 and the models that assemble them."""
 from .backbones import *  # noqa: F401,F403
 from .base import (BaseExpert, BaseGating, BasePruner, BaseRouter,
-                   BaseSelector, GateRecord, GateRecordsMixin)
+                   BaseSelector, BaseTaskModule, GateRecord,
+                   GateRecordsMixin)
 from .builder import (build_expert, build_gating, build_selector,
                       list_components)
 from .decoders import *  # noqa: F401,F403
@@ -15,6 +16,6 @@ from .selectors import *  # noqa: F401,F403
 
 __all__ = [
     'BaseExpert', 'BaseGating', 'BasePruner', 'BaseRouter', 'BaseSelector',
-    'GateRecord', 'GateRecordsMixin',
+    'BaseTaskModule', 'GateRecord', 'GateRecordsMixin',
     'build_expert', 'build_gating', 'build_selector', 'list_components'
 ]

@@ -37,16 +37,12 @@ class GateRecordsMixin:
         return {}
 
 
-class BaseSelector(GateRecordsMixin, BaseModule):
-    """Turns shared multi-scale features into one feature list per task.
-
-    Contract: ``forward(feats) -> {task: [f_1^t, ..., f_S^t]}`` where
-    ``feats[i]`` is ``(B, C_i, H_i, W_i)`` and each ``f_i^t`` keeps that
-    shape.
+class BaseTaskModule(GateRecordsMixin, BaseModule):
+    """A module of a multi-task model that sees every task and every scale.
 
     Args:
         tasks (Sequence[str]): Task names, in the model's order.
-        in_channels (Sequence[int]): Channels ``C_i`` of each scale.
+        in_channels (Sequence[int]): Channels ``C_i`` of each input scale.
         init_cfg (dict | list[dict], optional): Initialisation config.
     """
 
@@ -58,12 +54,21 @@ class BaseSelector(GateRecordsMixin, BaseModule):
         self.tasks = list(tasks)
         self.in_channels = list(in_channels)
 
-    def forward(self, feats: Sequence[Tensor]) -> Dict[str, List[Tensor]]:
-        raise NotImplementedError
-
     def aux_losses(self) -> Dict[str, Tensor]:
         """Regularisers of the last forward pass (empty by default)."""
         return {}
+
+
+class BaseSelector(BaseTaskModule):
+    """Turns shared multi-scale features into one feature list per task.
+
+    Contract: ``forward(feats) -> {task: [f_1^t, ..., f_S^t]}`` where
+    ``feats[i]`` is ``(B, C_i, H_i, W_i)`` and each ``f_i^t`` keeps that
+    shape. Arguments as :class:`BaseTaskModule`.
+    """
+
+    def forward(self, feats: Sequence[Tensor]) -> Dict[str, List[Tensor]]:
+        raise NotImplementedError
 
 
 class BaseExpert(BaseModule):

@@ -10,6 +10,7 @@ disk is needed. Measured here:
   step) and of a ``predict`` step, for several models alternately;
 * the peak memory of a train step, each model in a fresh process.
 """
+import argparse
 import multiprocessing
 import resource
 import sys
@@ -451,7 +452,7 @@ def compare(config: ModelSpec,
             uncounted[name] = flops.uncounted
             values[name].update(params=count_params(model),
                                 flops=flops.total)
-        times = _time_models(models, settings)
+        times = time_models(models, settings)
     h, w = settings.shape
     megapixels = settings.batch_size * h * w / 1e6
     for name in specs:
@@ -478,7 +479,7 @@ def _kind(device: str) -> str:
     return 'cuda' if device.startswith('cuda') else 'cpu'
 
 
-def _time_models(
+def time_models(
         models: Mapping[str, BaseModel],
         settings: BenchmarkSettings) -> Dict[str, Dict[str, List[float]]]:
     """Train then predict durations of every model, alternating models."""
@@ -536,3 +537,19 @@ def format_report(report: dict) -> str:
             listed = ', '.join(f'{op} x{n}' for op, n in sorted(ops.items()))
             lines.append(f'- not in the {name} FLOPs: {listed}')
     return '\n'.join(lines)
+
+
+def add_timing_args(parser: argparse.ArgumentParser, repeats: int = 5,
+                    shape_help: str = 'input image size') -> None:
+    """The measurement arguments every benchmark tool shares."""
+    parser.add_argument('--shape', type=int, nargs=2, default=[128, 128],
+                        metavar=('H', 'W'), help=shape_help)
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--warmup', type=int, default=2,
+                        help='untimed steps per case')
+    parser.add_argument('--repeats', type=int, default=repeats,
+                        help='timed steps per case (medians are reported)')
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    parser.add_argument(
+        '--threads', type=int,
+        help="intra-op CPU threads (default: torch's default, one per core)")

@@ -154,16 +154,16 @@ class MultiTaskSegVisualizer(Visualizer):
     def _draw_row(self, image: np.ndarray, data_sample: BaseDataElement,
                   prefix: str, tasks: List[str]) -> np.ndarray:
         """(H, (1 + T) * W, 3) panels of one row (``prefix`` 'gt'/'pred')."""
-        panels = [_label(image.copy(), 'image' if prefix == 'gt' else '')]
+        panels = [draw_label(image.copy(), 'image' if prefix == 'gt' else '')]
         for task in tasks:
             field = f'{prefix}_{task}'
             if field in data_sample:
                 panel = self._draw_task(image, _as_map(data_sample.get(field)),
                                         self.task_kinds[task])
-                panels.append(_label(panel, f'{prefix} {task}'))
+                panels.append(draw_label(panel, f'{prefix} {task}'))
             else:
                 blank = np.full_like(image, _BLANK)
-                panels.append(_label(blank, f'no {field}'))
+                panels.append(draw_label(blank, f'no {field}'))
         return np.concatenate(panels, axis=1)
 
     def _draw_task(self, image: np.ndarray, value: np.ndarray,
@@ -195,7 +195,7 @@ def _as_map(pixel_data: BaseDataElement) -> np.ndarray:
     return data.reshape(data.shape[-2:])
 
 
-def _label(panel: np.ndarray, text: str) -> np.ndarray:
+def draw_label(panel: np.ndarray, text: str) -> np.ndarray:
     """Write ``text`` in the top-left corner of ``panel`` (in place).
 
     Panels too small to keep most of their content visible stay unlabelled.

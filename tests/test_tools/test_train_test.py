@@ -47,14 +47,13 @@ def test_amp_flag(monkeypatch):
     import torch
     from mmengine.config import Config
 
-    from tools.train import merge_args
-    args = argparse.Namespace(launcher='none', work_dir='w', amp=True,
-                              resume=None, config='c.py')
+    from tools.train import merge_train_args
+    args = argparse.Namespace(amp=True, resume=None)
     cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    cfg = merge_args(cfg, args)
+    cfg = merge_train_args(cfg, args)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     with pytest.raises(ValueError, match='--amp needs a GPU'):
-        merge_args(cfg, args)
+        merge_train_args(cfg, args)

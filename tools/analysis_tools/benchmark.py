@@ -19,7 +19,8 @@ from mmengine.logging import MMLogger, print_log  # noqa: E402
 from featsel.apis import run_cli  # noqa: E402
 from featsel.utils import dump_json_atomic  # noqa: E402
 from featsel.utils.benchmark import (BenchmarkSettings,  # noqa: E402
-                                     ModelSpec, compare, format_report)
+                                     ModelSpec, add_timing_args, compare,
+                                     format_report)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -28,17 +29,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='config file of the model')
     parser.add_argument('--baseline', default='configs/baseline_multitask.py',
                         help='config file of the baseline')
-    parser.add_argument('--shape', type=int, nargs=2, default=[128, 128],
-                        metavar=('H', 'W'), help='input image size')
-    parser.add_argument('--batch-size', type=int, default=4)
-    parser.add_argument('--warmup', type=int, default=2,
-                        help='untimed steps per model')
-    parser.add_argument('--repeats', type=int, default=5,
-                        help='timed steps per model (medians are reported)')
-    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
-    parser.add_argument(
-        '--threads', type=int,
-        help="intra-op CPU threads (default: torch's default, one per core)")
+    add_timing_args(parser)
     parser.add_argument(
         '--out', help='JSON report; defaults to '
         'work_dirs/benchmark/<config name>.json')

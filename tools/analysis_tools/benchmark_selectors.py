@@ -37,7 +37,8 @@ from featsel.models.layers import (mix_experts_shared,  # noqa: E402
                                    mix_experts_shared_naive)
 from featsel.utils import dump_json_atomic  # noqa: E402
 from featsel.utils.benchmark import (MIB, ModelSpec,  # noqa: E402
-                                     build_model, count_params, format_table,
+                                     add_timing_args, build_model,
+                                     count_params, format_table,
                                      num_threads, time_alternately)
 
 DEFAULT_OUT = osp.join('work_dirs', 'benchmark', 'selectors.json')
@@ -362,18 +363,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--baseline', default='configs/baseline_multitask.py',
                         help='config whose encoder gives the features and '
                         'whose decoders the selectors are compared with')
-    parser.add_argument('--shape', type=int, nargs=2, default=[128, 128],
-                        metavar=('H', 'W'),
-                        help='image size of the selector comparison')
-    parser.add_argument('--batch-size', type=int, default=4)
-    parser.add_argument('--warmup', type=int, default=2,
-                        help='untimed steps per case')
-    parser.add_argument('--repeats', type=int, default=7,
-                        help='timed steps per case (medians are reported)')
-    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
-    parser.add_argument(
-        '--threads', type=int,
-        help="intra-op CPU threads (default: torch's default, one per core)")
+    add_timing_args(parser, repeats=7,
+                    shape_help='image size of the selector comparison')
     parser.add_argument('--out', default=DEFAULT_OUT, help='JSON report')
     args = parser.parse_args(argv)
     if args.device == 'cuda' and not torch.cuda.is_available():

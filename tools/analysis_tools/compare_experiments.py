@@ -91,17 +91,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "('last_test'), or the test when there is one (auto)")
     parser.add_argument('--no-cost', action='store_true',
                         help='skip the parameter, FLOP and time measurement')
-    parser.add_argument('--shape', type=int, nargs=2, default=[128, 128],
-                        metavar=('H', 'W'), help='input size of the costs')
-    parser.add_argument('--batch-size', type=int, default=4)
-    parser.add_argument('--warmup', type=int, default=2,
-                        help='untimed steps per model')
-    parser.add_argument('--repeats', type=int, default=5,
-                        help='timed steps per model (medians are reported)')
-    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
-    parser.add_argument(
-        '--threads', type=int,
-        help="intra-op CPU threads (default: torch's default)")
+    bm.add_timing_args(parser, shape_help='input size of the costs')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of every config before measuring costs')
@@ -218,7 +208,7 @@ def measure_costs(experiments: Sequence[Experiment],
             model = models[e.name]
             e.costs['params'] = bm.count_params(model)
             e.costs['flops'] = bm.count_flops(model, settings.shape).total
-        times = bm._time_models(models, settings)
+        times = bm.time_models(models, settings)
     h, w = settings.shape
     megapixels = settings.batch_size * h * w / 1e6
     for e in experiments:

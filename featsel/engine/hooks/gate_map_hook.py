@@ -103,8 +103,8 @@ def draw_gate_maps(image: np.ndarray,
 def _title(panel: np.ndarray, text: str) -> np.ndarray:
     """Write ``text`` in the top-left corner (the visualizer's labels)."""
     # imported here: matplotlib, which it pulls in, would slow `import featsel`
-    from ...visualization.multitask_visualizer import _label
-    return _label(panel, text)
+    from ...visualization.multitask_visualizer import draw_label
+    return draw_label(panel, text)
 
 
 def _colormap(name: str):
