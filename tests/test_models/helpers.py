@@ -51,3 +51,20 @@ def synthetic_batch(batch_size: int = 2, size: int = 16,
         s.gt_bnd = PixelData(data=bnd.clamp(min=0))
         samples.append(s)
     return inputs, samples
+
+
+def train_tiny(model, steps: int, batch_size: int = 4) -> tuple:
+    """Adam on one synthetic batch; returns (summed raw task losses per
+    step, the last loss dict)."""
+    inputs, samples = synthetic_batch(batch_size=batch_size)
+    optim = torch.optim.Adam(model.parameters(), lr=1e-2)
+    raw = []
+    for _ in range(steps):
+        losses = model(inputs, samples, mode='loss')
+        total = sum(v for k, v in losses.items() if k.startswith('loss_'))
+        optim.zero_grad()
+        total.backward()
+        optim.step()
+        raw.append(float(sum(v for k, v in losses.items()
+                             if k.startswith('raw_'))))
+    return raw, losses

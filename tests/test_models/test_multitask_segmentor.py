@@ -3,7 +3,8 @@ import torch
 
 from featsel.registry import MODELS
 from featsel.utils import ConfigError
-from tests.test_models.helpers import synthetic_batch, tiny_segmentor_cfg
+from tests.test_models.helpers import (synthetic_batch, tiny_segmentor_cfg,
+                                       train_tiny)
 
 PATCHGATE = dict(
     type='PatchGateDecoder',
@@ -49,16 +50,7 @@ def test_task_list_comes_from_config():
 def test_losses_fall_on_a_tiny_run(decoder):
     torch.manual_seed(0)
     model = MODELS.build(tiny_segmentor_cfg(decoder))
-    inputs, samples = synthetic_batch(batch_size=4)
-    optim = torch.optim.Adam(model.parameters(), lr=1e-2)
-    raw = []
-    for _ in range(40):
-        losses = model(inputs, samples, mode='loss')
-        total = sum(v for k, v in losses.items() if k.startswith('loss_'))
-        optim.zero_grad()
-        total.backward()
-        optim.step()
-        raw.append(sum(losses[f'raw_{t}'] for t in ('seg', 'sdf', 'bnd')))
+    raw, _ = train_tiny(model, steps=40)
     assert raw[-1] < 0.6 * raw[0]
 
 

@@ -19,7 +19,7 @@ from featsel.models.selectors import (LowRankExpertBlock,
 from featsel.registry import MODELS
 from featsel.utils import ConfigError
 from tests.conftest import REPO_ROOT
-from tests.test_models.helpers import synthetic_batch, tiny_segmentor_cfg
+from tests.test_models.helpers import tiny_segmentor_cfg, train_tiny
 
 TASKS = ['seg', 'sdf', 'bnd']
 CHANNELS = [4, 8, 16]
@@ -429,16 +429,7 @@ def test_fixed_plan_selectors_reject_foreign_keys(cfg, match):
 def test_segmentor_trains_with_the_selector(name):
     torch.manual_seed(0)
     model = MODELS.build(tiny_segmentor_cfg(selector=SELECTORS[name]))
-    inputs, samples = synthetic_batch(batch_size=4)
-    optim = torch.optim.Adam(model.parameters(), lr=1e-2)
-    raw = []
-    for _ in range(30):
-        losses = model(inputs, samples, mode='loss')
-        total = sum(v for k, v in losses.items() if k.startswith('loss_'))
-        optim.zero_grad()
-        total.backward()
-        optim.step()
-        raw.append(float(sum(losses[f'raw_{t}'] for t in TASKS)))
+    raw, losses = train_tiny(model, steps=30)
     assert ('loss_gate_balance' in losses) == (name == 'lowrank')
     assert ('loss_expert_orth' in losses) == (name == 'lowrank')
     assert raw[-1] < 0.7 * raw[0]
