@@ -22,7 +22,6 @@ every featsel entry point:
 import os
 import os.path as osp
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
@@ -35,6 +34,7 @@ from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from ..utils.errors import ConfigError
+from ..utils.io import write_bytes_atomic
 
 try:  # numpy >= 2 renamed numpy.core to numpy._core
     from numpy._core import multiarray as _multiarray
@@ -87,19 +87,7 @@ class AtomicLocalBackend(LocalBackend):
     """
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        folder = osp.dirname(osp.abspath(filepath))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix='.part')
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write(obj)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, filepath)
-        except BaseException:
-            if osp.exists(tmp):
-                os.remove(tmp)
-            raise
+        write_bytes_atomic(obj, str(filepath))
 
     def put_text(self,
                  obj: str,
