@@ -11,6 +11,8 @@ from .experts import *  # noqa: F401,F403
 from .gatings import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
+from .pruners import *  # noqa: F401,F403
+from .routers import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .selectors import *  # noqa: F401,F403
 

@@ -44,6 +44,16 @@ def build_gating(cfg: Union[dict, nn.Module], **default_args) -> BaseGating:
     return _build('gating', cfg, **default_args)
 
 
+def build_router(cfg: Union[dict, nn.Module], **default_args) -> BaseRouter:
+    """Build a router from a config dict (or pass a module through)."""
+    return _build('router', cfg, **default_args)
+
+
+def build_pruner(cfg: Union[dict, nn.Module], **default_args) -> BasePruner:
+    """Build a pruner from a config dict (or pass a module through)."""
+    return _build('pruner', cfg, **default_args)
+
+
 def list_components(kind: str) -> List[str]:
     """Names of all registered components of one kind, sorted.
 

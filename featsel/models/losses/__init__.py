@@ -1,10 +1,11 @@
 from .expert_losses import ExpertOrthogonalityLoss
 from .gate_regularizers import (GateBalanceLoss, GateSharpnessLoss,
                                 ScaleSmoothnessLoss, entropy)
+from .moe_losses import router_z_loss, switch_balance_loss
 from .task_weighting import FixedTaskWeights, UncertaintyWeightedLoss
 
 __all__ = [
     'ExpertOrthogonalityLoss', 'GateBalanceLoss', 'GateSharpnessLoss',
     'ScaleSmoothnessLoss', 'entropy', 'FixedTaskWeights',
-    'UncertaintyWeightedLoss'
+    'UncertaintyWeightedLoss', 'router_z_loss', 'switch_balance_loss'
 ]

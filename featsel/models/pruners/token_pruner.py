@@ -1,0 +1,267 @@
+"""Learnable token pruning before an encoder transformer (SPEC S4).
+
+The pruner scores every token with a small MLP, keeps the top-K in their
+original (raster) order for the transformer, and puts the processed tokens
+back into the full map afterwards with :meth:`LearnableTokenPruner.restore`.
+"""
+import math
+from typing import Dict, NamedTuple, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ...registry import PRUNERS
+from ..base import BasePruner
+
+_FILLS = ('keep', 'zero')
+
+
+def keep_ratio_at(epoch: float, keep_ratio: float,
+                  warmup_epochs: int) -> float:
+    """Keep ratio of the progressive schedule at an epoch.
+
+    ``r(e) = 1 - clamp(e / warmup_epochs, 0, 1) * (1 - keep_ratio)``: all
+    tokens at epoch 0, falling linearly to ``keep_ratio`` at
+    ``warmup_epochs`` and flat after it. ``warmup_epochs=0`` gives
+    ``keep_ratio`` from the start. With ``keep_ratio=0.7`` and
+    ``warmup_epochs=10``: epoch 0 -> 1.0, 5 -> 0.85, 10 and later -> 0.7.
+
+    Args:
+        epoch (float): Epoch (0-based; fractions allowed).
+        keep_ratio (float): Final keep ratio, in (0, 1].
+        warmup_epochs (int): Epochs of the linear fall, >= 0.
+
+    Returns:
+        float: The keep ratio, in [keep_ratio, 1].
+    """
+    if warmup_epochs <= 0:
+        return float(keep_ratio)
+    progress = min(max(epoch / warmup_epochs, 0.0), 1.0)
+    return 1.0 - progress * (1.0 - keep_ratio)
+
+
+class PrunedTokens(NamedTuple):
+    """What a token pruner hands to the layer it feeds.
+
+    Args:
+        tokens (Tensor): ``(B, K, C)`` kept tokens in raster order, scaled
+            by ``1 + s - s.detach()`` (same value, gradient to the scores).
+        pos (Tensor | None): ``(B, K, C)`` positional embeddings gathered
+            with the same indices, or None when none were given.
+        index (Tensor): ``(B, K)`` long, positions of the kept tokens in the
+            input, strictly increasing per image.
+        scores (Tensor): ``(B, N)`` importance scores ``s`` in (0, 1).
+    """
+
+    tokens: Tensor
+    pos: Optional[Tensor]
+    index: Tensor
+    scores: Tensor
+
+
+@PRUNERS.register_module()
+class LearnableTokenPruner(BasePruner):
+    """Keep the top-K tokens by a learned importance score.
+
+    Score: ``s = sigmoid(W_2 GELU(W_1 x))`` per token, with
+    ``W_1: embed_dims -> hidden_dims`` and ``W_2: hidden_dims -> 1``.
+    Number kept: ``K = clamp(round(r * N), 1, N)`` (rounded half up), where
+    ``r`` is the current keep ratio. The K best tokens are taken and their
+    indices sorted ascending, so the kept sequence keeps the raster order of
+    the map; positional embeddings are gathered with the same indices.
+
+    Detection gradient: top-k and gather are piecewise constant in ``s``, so
+    on their own they give the predictor no gradient from the detection
+    loss. Kept tokens are therefore multiplied by ``1 + s - sg(s)``
+    (``sg`` = stop-gradient): the value is unchanged, while
+    ``d out / d s = x``, the gradient of scaling a token by its score. The
+    predictor thus learns which tokens help the loss.
+
+    The current keep ratio is the persistent buffer ``keep_ratio_now``,
+    initialised to ``keep_ratio``: a freshly built model (tests, cost
+    measurement) prunes at the target, and a checkpoint remembers the last
+    value set by :meth:`set_epoch` (called each epoch by
+    ``TokenPruningScheduleHook``).
+
+    Args:
+        embed_dims (int): Token channels ``C``. Defaults to 256.
+        hidden_dims (int): Hidden width of the importance MLP.
+            Defaults to 128.
+        keep_ratio (float): Final keep ratio, in (0, 1]. Defaults to 0.7.
+        warmup_epochs (int): Epochs over which the ratio falls linearly from
+            1 to ``keep_ratio`` (see :func:`keep_ratio_at`), >= 0.
+            Defaults to 10.
+        fill (str): What the pruned positions hold when :meth:`restore`
+            rebuilds the map: ``'keep'`` their input features (not updated,
+            as in Sparse DETR and SViT) or ``'zero'`` zeros.
+            Defaults to ``'keep'``.
+        loss_weight (float): Weight of the auxiliary loss of
+            :meth:`aux_losses`. Defaults to 0.001.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 embed_dims: int = 256,
+                 hidden_dims: int = 128,
+                 keep_ratio: float = 0.7,
+                 warmup_epochs: int = 10,
+                 fill: str = 'keep',
+                 loss_weight: float = 0.001,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if not 0 < keep_ratio <= 1:
+            raise ValueError(
+                f'keep_ratio must lie in (0, 1], got {keep_ratio}')
+        if warmup_epochs < 0:
+            raise ValueError(
+                f'warmup_epochs must be >= 0, got {warmup_epochs}')
+        if fill not in _FILLS:
+            raise ValueError(
+                f'fill must be one of {_FILLS}, got {fill!r}')
+        if loss_weight < 0:
+            raise ValueError(
+                f'loss_weight must be >= 0, got {loss_weight}')
+        self.keep_ratio = float(keep_ratio)
+        self.warmup_epochs = warmup_epochs
+        self.fill = fill
+        self.loss_weight = loss_weight
+        self.predictor = nn.Sequential(
+            nn.Linear(embed_dims, hidden_dims), nn.GELU(),
+            nn.Linear(hidden_dims, 1))
+        self.register_buffer('keep_ratio_now',
+                             torch.tensor(self.keep_ratio))
+        # (scores, kept tokens, ratio) of the last forward, for aux_losses
+        self._last: Optional[Tuple[Tensor, Tensor, float]] = None
+
+    @property
+    def current_keep_ratio(self) -> float:
+        """The keep ratio the next forward uses."""
+        return float(self.keep_ratio_now)
+
+    def set_epoch(self, epoch: float) -> None:
+        """Set the current keep ratio to the schedule's value at ``epoch``.
+
+        Args:
+            epoch (float): The 0-based epoch about to run.
+        """
+        self.keep_ratio_now.fill_(
+            keep_ratio_at(epoch, self.keep_ratio, self.warmup_epochs))
+
+    def num_kept(self, num_tokens: int) -> int:
+        """``K = clamp(round(r * N), 1, N)``, rounded half up.
+
+        Args:
+            num_tokens (int): ``N``.
+        """
+        ratio = self.current_keep_ratio
+        if ratio >= 1:
+            return num_tokens
+        return min(max(math.floor(ratio * num_tokens + 0.5), 1), num_tokens)
+
+    def importance_logits(self, tokens: Tensor,
+                          hw: Optional[Tuple[int, int]] = None) -> Tensor:
+        """Importance logits before the sigmoid.
+
+        Args:
+            tokens (Tensor): ``(B, N, C)``.
+            hw (tuple[int, int], optional): Token grid ``(H, W)``, unused
+                here; subclasses with spatial terms need it.
+
+        Returns:
+            Tensor: ``(B, N)``.
+        """
+        return self.predictor(tokens).squeeze(-1)
+
+    def forward(self,
+                tokens: Tensor,
+                pos: Optional[Tensor] = None,
+                hw: Optional[Tuple[int, int]] = None) -> PrunedTokens:
+        """Score the tokens and keep the top-K in raster order.
+
+        Args:
+            tokens (Tensor): ``(B, N, C)`` flattened feature map.
+            pos (Tensor, optional): ``(B or 1, N, C)`` positional
+                embeddings.
+            hw (tuple[int, int], optional): Token grid ``(H, W)`` with
+                ``H * W = N``; ignored by this class.
+
+        Returns:
+            PrunedTokens: ``tokens (B, K, C)``, ``pos (B, K, C)`` or None,
+            ``index (B, K)`` sorted, ``scores (B, N)``.
+        """
+        if tokens.dim() != 3:
+            raise ValueError(
+                f'tokens must be (B, N, C), got shape {tuple(tokens.shape)}')
+        batch, num, channels = tokens.shape
+        scores = self.importance_logits(tokens, hw).sigmoid()
+        ratio = self.current_keep_ratio
+        k = self.num_kept(num)
+        if k == num:
+            index = torch.arange(num, device=tokens.device).repeat(batch, 1)
+        else:
+            index = scores.detach().topk(k, dim=1).indices.sort(dim=1).values
+        gather_index = index.unsqueeze(-1).expand(-1, -1, channels)
+        kept = tokens.gather(1, gather_index)
+        kept_scores = scores.gather(1, index)
+        scale = 1 + kept_scores - kept_scores.detach()
+        kept = kept * scale.unsqueeze(-1)
+        kept_pos = None
+        if pos is not None:
+            if pos.shape[1:] != tokens.shape[1:]:
+                raise ValueError(
+                    f'pos must be (B or 1, {num}, {channels}), got shape '
+                    f'{tuple(pos.shape)}')
+            kept_pos = pos.expand(batch, -1, -1).gather(1, gather_index)
+        self._last = (scores, kept, ratio)
+        return PrunedTokens(kept, kept_pos, index, scores)
+
+    def restore(self, kept: Tensor, tokens: Tensor, index: Tensor) -> Tensor:
+        """Put processed kept tokens back into the full token map.
+
+        ``out[b, index[b, j]] = kept[b, j]``; every other position holds
+        ``tokens`` (``fill='keep'``) or zeros (``fill='zero'``).
+        Differentiable w.r.t. ``kept`` and, for ``'keep'``, ``tokens``.
+
+        Args:
+            kept (Tensor): ``(B, K, C)`` processed kept tokens.
+            tokens (Tensor): ``(B, N, C)`` the pruner's input.
+            index (Tensor): ``(B, K)`` from :meth:`forward`.
+
+        Returns:
+            Tensor: ``(B, N, C)``.
+        """
+        base = tokens if self.fill == 'keep' else torch.zeros_like(tokens)
+        scatter_index = index.unsqueeze(-1).expand(-1, -1, kept.shape[-1])
+        return base.scatter(1, scatter_index, kept.to(base.dtype))
+
+    def aux_losses(self) -> Dict[str, Tensor]:
+        """Auxiliary loss of the last forward (empty before any forward).
+
+        ``loss_prune = loss_weight * (L_sparse + L_div)`` with
+
+        - ``L_sparse = mean_b (mean_n s_bn - r)^2``: the mean score should
+          match the current keep ratio ``r``;
+        - ``L_div = mean_b [sum_{i != j} cos(x_bi, x_bj) / (K (K - 1))]``
+          over the kept tokens (0 when ``K = 1``), from the Gram matrix of
+          the L2-normalised tokens: discourages keeping redundant tokens.
+          Cosine similarity ignores the positive score scale and top-k is
+          discrete, so this term's gradient reaches the features that feed
+          the pruner, not the predictor.
+
+        Returns:
+            dict[str, Tensor]: ``{'loss_prune': 0-dim tensor}`` or ``{}``.
+        """
+        if self._last is None:
+            return {}
+        scores, kept, ratio = self._last
+        sparsity = (scores.float().mean(1) - ratio).pow(2).mean()
+        k = kept.shape[1]
+        if k > 1:
+            unit = F.normalize(kept.float(), dim=-1)
+            gram = unit @ unit.transpose(1, 2)
+            off_diag = gram.sum((1, 2)) - gram.diagonal(dim1=1, dim2=2).sum(1)
+            diversity = (off_diag / (k * (k - 1))).mean()
+        else:
+            diversity = sparsity.new_zeros(())
+        return dict(loss_prune=self.loss_weight * (sparsity + diversity))
