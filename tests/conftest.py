@@ -31,3 +31,12 @@ def _one_thread():
     machine is not oversubscribed."""
     import torch
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope='session')
+def demo_shapes_root(tmp_path_factory) -> str:
+    """A tiny demo shapes detection set (COCO format, 64x64 images)."""
+    from featsel.datasets import make_demo_shapes_coco
+    root = str(tmp_path_factory.mktemp('demo_shapes') / 'set')
+    make_demo_shapes_coco(root, num_train=8, num_val=4, size=64, seed=0)
+    return root

@@ -1,8 +1,9 @@
 # RT-DETR-R18 (SPEC S4): ResNet-18-vd, hybrid encoder with one AIFI layer on
 # the stride-32 level, 3 DINO decoder layers, 300 queries, 100 denoising
 # queries, VFL 1 / L1 5 / GIoU 2, matcher costs class 2 / L1 5 / GIoU 2.
-# Each sparsity mechanism is one key, None here:
-#   model.neck.pruner, model.neck.moe_cfg, model.decoder.moe_cfg.
+# Each sparsity mechanism is one key, absent (off) here:
+#   model.neck.pruner, model.neck.moe_cfg, model.decoder.moe_cfg
+# (see configs/dset/rtdetr_r18_prune.py and rtdetr_r18_moe.py).
 num_classes = 4
 model = dict(
     type='RTDETR',
@@ -37,8 +38,6 @@ model = dict(
             self_attn_cfg=dict(num_heads=8, dropout=0.0),
             ffn_cfg=dict(feedforward_channels=1024, ffn_drop=0.0,
                          act_cfg=dict(type='GELU'))),
-        moe_cfg=None,
-        pruner=None,
         num_blocks=3,
         expansion=0.5),
     decoder=dict(
@@ -50,8 +49,7 @@ model = dict(
                                 num_points=4, dropout=0.0),
             ffn_cfg=dict(embed_dims=256, feedforward_channels=1024,
                          ffn_drop=0.0, act_cfg=dict(type='ReLU'))),
-        post_norm_cfg=None,
-        moe_cfg=None),
+        post_norm_cfg=None),
     bbox_head=dict(
         type='DINOHead',
         num_classes=num_classes,
