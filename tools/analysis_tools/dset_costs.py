@@ -25,10 +25,11 @@ does not. The report is printed and written as JSON and Markdown.
 """
 import argparse
 import copy
+from functools import partial
 import os.path as osp
 import sys
 from statistics import median
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO_ROOT)
@@ -159,6 +160,11 @@ PART_ORDER = ('backbone', 'encoder transformer', 'fusion', 'decoder',
               'selection + head', 'encoder MoE', 'decoder MoE', 'total')
 
 
+def predict(model: nn.Module, inputs: Tensor, samples: list) -> None:
+    with torch.no_grad():
+        model.predict(inputs, samples)
+
+
 def measure_models(configs: Sequence[str], shapes: Sequence[Shape],
                    warmup: int, repeats: int) -> dict:
     """Params, GFLOPs per part and latency of every config at every shape."""
@@ -176,11 +182,7 @@ def measure_models(configs: Sequence[str], shapes: Sequence[Shape],
             report[name]['shapes'][key] = dict(
                 gflops=count_flops_by_part(model, inputs, samples))
 
-            def step(model=model):
-                with torch.no_grad():
-                    model.predict(inputs, samples)
-
-            steps[name] = step
+            steps[name] = partial(predict, model, inputs, samples)
         times = time_alternately(steps, warmup, repeats)
         sys.stdout.write('\n')
         for name in models:
@@ -236,9 +238,9 @@ def measure_moe(configs: Sequence[str], token_counts: Sequence[int],
                                      generator=torch.Generator().manual_seed(
                                          n))
                 steps = {
-                    'moe': lambda: moe(tokens),
-                    'all experts': lambda: run_all_experts(moe, tokens),
-                    'dense FFN': lambda: dense(tokens),
+                    'moe': partial(moe, tokens),
+                    'all experts': partial(run_all_experts, moe, tokens),
+                    'dense FFN': partial(dense, tokens),
                 }
                 with torch.no_grad():
                     times = time_alternately(steps, warmup, repeats)
@@ -260,6 +262,13 @@ def measure_moe(configs: Sequence[str], token_counts: Sequence[int],
 # ---------------------------------------------------------------------- #
 # Pruned encoder transformer
 # ---------------------------------------------------------------------- #
+def encode_top_level(neck: nn.Module, feat: Tensor,
+                     pruner: Optional[nn.Module]) -> None:
+    """The neck's first transformer level with ``pruner`` (or none)."""
+    neck.pruner = pruner
+    neck.encode_level(feat, neck.encoders[0])
+
+
 def measure_pruning(configs: Sequence[str], shapes: Sequence[Shape],
                     batch_sizes: Sequence[int], warmup: int,
                     repeats: int) -> List[dict]:
@@ -279,19 +288,11 @@ def measure_pruning(configs: Sequence[str], shapes: Sequence[Shape],
             for batch in batch_sizes:
                 feat = torch.randn(batch, neck.embed_dims, h, w,
                                    generator=torch.Generator().manual_seed(0))
-
-                def pruned():
-                    neck.pruner = pruner
-                    neck.encode_level(feat, neck.encoders[0])
-
-                def unpruned():
-                    neck.pruner = None
-                    neck.encode_level(feat, neck.encoders[0])
-
+                steps = dict(
+                    pruned=partial(encode_top_level, neck, feat, pruner),
+                    unpruned=partial(encode_top_level, neck, feat, None))
                 with torch.no_grad():
-                    times = time_alternately(
-                        dict(pruned=pruned, unpruned=unpruned), warmup,
-                        repeats)
+                    times = time_alternately(steps, warmup, repeats)
                 neck.pruner = pruner
                 t = {k: 1e3 * median(v) for k, v in times.items()}
                 rows.append(dict(
@@ -363,7 +364,7 @@ def parse_shape(text: str) -> Shape:
         h, w = (int(v) for v in text.lower().split('x'))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f'--shapes takes HxW such as 640x640, got "{text}"')
+            f'--shapes takes HxW such as 640x640, got "{text}"') from None
     return h, w
 
 
