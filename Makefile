@@ -28,3 +28,17 @@ test: install
 .PHONY: compare
 compare: install
 	PYTHON="$(VENV_PYTHON)" bash tools/analysis_tools/run_s1_experiments.sh
+
+# `make demo-dset`: train DSET-R18 (token pruning + encoder and decoder MoE)
+# on the demo shapes set, written under data/demo_shapes on first use.
+# `make dset-costs`: FLOPs per part, params and latency of the S4 configs.
+.PHONY: demo-dset dset-costs
+demo-dset: install
+	$(VENV_PYTHON) tools/train.py configs/dset/dset_r18.py
+
+dset-costs: install
+	$(VENV_PYTHON) tools/analysis_tools/dset_costs.py configs/dset/rtdetr_r18.py \
+		configs/dset/rtdetr_r18_prune.py configs/dset/rtdetr_r18_moe.py \
+		configs/dset/dset_r18.py --out-dir work_dirs/dset_costs/r18
+	$(VENV_PYTHON) tools/analysis_tools/dset_costs.py configs/dset/rtdetr_r50.py \
+		configs/dset/dset_r50.py --out-dir work_dirs/dset_costs/r50

@@ -22,10 +22,3 @@ model = dict(
                         act_cfg=dict(type='ReLU')),
             balance_loss_weight=0.05)))
 find_unused_parameters = True
-# top-2 / top-3 routing caps one expert's share of the token slots at 1/2
-# and 1/3, so the 50 % rule of the runtime cannot fire here: warn at 30 %
-custom_hooks = [
-    dict(type='featsel.EvalReportHook'),
-    dict(type='featsel.TokenPruningScheduleHook', interval=20),
-    dict(type='featsel.MoEUsageHook', interval=20, warn_share=0.3),
-]

@@ -82,6 +82,18 @@ def load_config(args: argparse.Namespace) -> Config:
 
 def build_runner(cfg: Config) -> Runner:
     """Start distributed work if asked (gloo on a CPU) and build the runner
-    (``runner_type`` in the config picks a custom one)."""
+    (``runner_type`` in the config picks a custom one).
+
+    Building the runner builds the model; a component that rejects one of
+    its arguments raises ValueError naming the argument, which is reported
+    as a config error.
+    """
     init_cpu_distributed(cfg, cfg.launcher)
-    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    try:
+        if 'runner_type' in cfg:
+            return RUNNERS.build(cfg)
+        return Runner.from_cfg(cfg)
+    except ValueError as err:
+        if isinstance(err, (ConfigError, DataError)):
+            raise
+        raise ConfigError(str(err)) from err

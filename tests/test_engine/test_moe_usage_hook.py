@@ -19,9 +19,13 @@ class ListLogger:
 
     def __init__(self) -> None:
         self.warnings = []
+        self.infos = []
 
     def warning(self, msg: str) -> None:
         self.warnings.append(msg)
+
+    def info(self, msg: str) -> None:
+        self.infos.append(msg)
 
 
 def moe(num_experts: int, top_k: int) -> MoEFFN:
@@ -126,15 +130,30 @@ def test_no_warning_for_balanced_use():
     assert runner.logger.warnings == []
 
 
-def test_says_when_the_threshold_cannot_be_reached():
+@pytest.mark.parametrize('num_experts,top_k,expected', [
+    (4, 1, 0.5), (2, 1, 0.75), (3, 2, 5 / 12), (4, 2, 0.375),
+    (6, 3, 0.25)])
+def test_threshold_is_meaningful_for_every_layer(num_experts, top_k,
+                                                 expected):
+    hook = MoEUsageHook(warn_share=0.5)
+    runner = fake_runner(nn.Linear(2, 2), 'test_moe_usage_threshold')
+    assert hook.threshold(runner, 'ffn', num_experts, top_k) == \
+        pytest.approx(expected)
+    # said once, only where warn_share had to be replaced
+    assert len(runner.logger.infos) == int(expected != 0.5)
+
+
+def test_top2_collapse_is_caught():
     torch.manual_seed(0)
-    model = OneMoE(4, 2)
+    model = OneMoE(4, 2, positive=True)
+    with torch.no_grad():  # positive tokens all pick experts 1 and 2
+        model.ffn.router.gate.weight.copy_(torch.tensor(
+            [[-1.0] * D, [1.0] * D, [0.9] * D, [-1.0] * D]))
     hook = MoEUsageHook(interval=1, warn_share=0.5)
-    runner = fake_runner(model, 'test_moe_usage_unreachable')
+    runner = fake_runner(model, 'test_moe_usage_top2')
     run_iters(hook, runner, model, 3)
     assert len(runner.logger.warnings) == 1
-    assert 'top_k=2' in runner.logger.warnings[0]
-    assert 'warn_share below 0.50' in runner.logger.warnings[0]
+    assert 'threshold 37.5%' in runner.logger.warnings[0]
 
 
 def test_model_without_moe_and_registration():

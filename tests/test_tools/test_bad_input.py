@@ -74,3 +74,16 @@ def test_test_tool_rejects_bad_out_before_building(tmp_path):
     proc = run_tool(['tools/test.py', 'configs/baseline_multitask.py',
                      str(ckpt), '--out', 'preds.json'], check=False)
     _assert_one_line_error(proc, '--out', 'preds.json')
+
+
+@pytest.mark.parametrize('option,needles', [
+    ('model.neck.pruner.keep_ratio=1.5', ('keep_ratio', '1.5')),
+    ('model.decoder.moe_cfg.top_k=5', ('top_k', '5')),
+    ('model.neck.pruner.keep_ration=0.5', ('LearnableTokenPruner',
+                                           'keep_ration')),
+])
+def test_detector_config_errors(tmp_path, option, needles):
+    proc = run_tool(['tools/train.py', 'configs/dset/dset_r18.py',
+                     '--work-dir', str(tmp_path), '--cfg-options', option],
+                    check=False)
+    _assert_one_line_error(proc, *needles)

@@ -33,16 +33,30 @@ class MoEUsageHook(Hook):
     ``train/moe/encoder.layers.0.ffn/expert2``; the ``LoggerHook`` prints
     them as ``moe/...``.
 
-    When one expert's mean share exceeds ``warn_share`` the hook warns,
-    once per layer, naming the layer and the expert. A token picks ``k``
-    distinct experts, so a share can reach at most ``1 / k``: for top-2 a
-    ``warn_share`` of 0.5 or more can never fire, and the hook says so once
-    per layer instead of staying silent.
+    When one expert's mean share exceeds the layer's threshold the hook
+    warns, once per layer, naming the layer and the expert. The threshold
+    is ``warn_share`` where that can tell a dominant expert from a balanced
+    layer, i.e. where it lies strictly between the uniform share ``1 / E``
+    and the largest reachable share ``1 / k`` (a token picks ``k`` distinct
+    experts). Elsewhere -- 2 experts top-1 (uniform is already 50 %), top-2
+    or more (no expert can exceed 50 %) -- the hook uses the midpoint
+    ``(1 / E + 1 / k) / 2`` and says so once per layer:
+
+    ======  ===  ==========
+     E       k   threshold
+    ======  ===  ==========
+     4       1   0.5
+     2       1   0.75
+     3       2   0.417
+     4       2   0.375
+     6       3   0.25
+    ======  ===  ==========
 
     Args:
         interval (int): Training iterations between two logs. Defaults to 50.
         warn_share (float): Share of the token slots of one expert above
-            which the hook warns, in (0, 1]. Defaults to 0.5.
+            which the hook warns, in (0, 1], where it is meaningful for the
+            layer (see above). Defaults to 0.5.
     """
 
     priority = 'NORMAL'  # before the LoggerHook, which prints the values
@@ -58,7 +72,7 @@ class MoEUsageHook(Hook):
         self._sums: Dict[str, Tensor] = {}
         self._counts: Dict[str, int] = {}
         self._warned: Set[str] = set()
-        self._top_k: Dict[str, int] = {}
+        self._thresholds: Dict[str, float] = {}
 
     def after_train_iter(self,
                          runner,
@@ -83,7 +97,7 @@ class MoEUsageHook(Hook):
             self._sums[name] = self._sums[name] + load \
                 if name in self._sums else load.clone()
             self._counts[name] = self._counts.get(name, 0) + 1
-            self._top_k[name] = module.top_k
+            self.threshold(runner, name, module.num_experts, module.top_k)
         if not self.every_n_train_iters(runner, self.interval):
             return
         if not self._sums:
@@ -104,29 +118,36 @@ class MoEUsageHook(Hook):
                     f'train/moe/{name}/expert{i}', share)
             self._check(runner, name, shares, count)
 
+    def threshold(self, runner, name: str, num_experts: int,
+                  top_k: int) -> float:
+        """The share above which layer ``name`` counts as dominated."""
+        if name not in self._thresholds:
+            uniform, reachable = 1 / num_experts, 1 / top_k
+            value = self.warn_share
+            if not uniform < value < reachable:
+                value = (uniform + reachable) / 2
+                runner.logger.info(
+                    f'MoEUsageHook: warn_share={self.warn_share:.0%} cannot '
+                    f'tell a dominant expert in MoE layer "{name}" '
+                    f'({num_experts} experts, top-{top_k}: uniform '
+                    f'{uniform:.1%}, at most {reachable:.1%}); using '
+                    f'{value:.1%}')
+            self._thresholds[name] = value
+        return self._thresholds[name]
+
     def _check(self, runner, name: str, shares: List[float],
                count: int) -> None:
-        """Warn once per layer whose top share passes ``warn_share`` (or
-        that can never pass it)."""
+        """Warn once per layer whose top share passes its threshold."""
         if name in self._warned:
             return
-        top_k = self._top_k[name]
-        if self.warn_share >= 1 / top_k:
-            self._warned.add(name)
-            runner.logger.warning(
-                f'MoEUsageHook cannot detect a dominant expert in MoE layer '
-                f'"{name}": with top_k={top_k} an expert takes at most '
-                f'{1 / top_k:.0%} of the token slots, which never exceeds '
-                f'warn_share={self.warn_share:.0%}. Set warn_share below '
-                f'{1 / top_k:.2f}.')
-            return
+        threshold = self._thresholds[name]
         expert = max(range(len(shares)), key=shares.__getitem__)
-        if shares[expert] > self.warn_share:
+        if shares[expert] > threshold:
             self._warned.add(name)
             runner.logger.warning(
                 f'MoE layer "{name}": expert {expert} takes '
-                f'{shares[expert]:.1%} of the token slots (warn_share '
-                f'{self.warn_share:.0%}, uniform {1 / len(shares):.1%}) in '
+                f'{shares[expert]:.1%} of the token slots (threshold '
+                f'{threshold:.1%}, uniform {1 / len(shares):.1%}) in '
                 f'the {count} iterations up to {runner.iter + 1}. '
                 'A larger balance_loss_weight counters this. This warning '
                 'is not repeated for this layer.')
