@@ -12,8 +12,6 @@ table), ``compare.csv`` and ``compare.png`` (one bar chart per column).
 import argparse
 import csv
 import glob
-import json
-import logging
 import os
 import os.path as osp
 import sys
@@ -28,6 +26,7 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.logging import MMLogger, print_log  # noqa: E402
 
 from featsel.apis import run_cli  # noqa: E402
+from featsel.engine.hooks import read_eval_results  # noqa: E402
 from featsel.utils import ConfigError  # noqa: E402
 from featsel.utils import benchmark as bm  # noqa: E402
 
@@ -146,37 +145,6 @@ def find_experiments(work_dirs: Sequence[str] = (),
     if twice:
         raise ConfigError(f'experiments {twice} appear twice')
     return experiments
-
-
-def read_metrics(work_dir: str, split: str = 'auto'
-                 ) -> Tuple[Dict[str, float], str]:
-    """Metrics of ``<work_dir>/eval_results.json`` (see ``EvalReportHook``).
-
-    Args:
-        work_dir (str): The run's work dir.
-        split (str): ``'val'``: the last validation (``last``); ``'test'``:
-            the last test (``last_test``); ``'auto'``: the test when there
-            is one, else the validation.
-
-    Returns:
-        tuple: ``(metrics, source)``, e.g. ``({'seg/dice': 0.8, ...},
-        'val@iter 400')``; ``({}, 'missing')`` when there is no result.
-    """
-    path = osp.join(work_dir, 'eval_results.json')
-    if not osp.isfile(path):
-        print_log(f'{path} does not exist: no metrics for this row',
-                  logger='current', level=logging.WARNING)
-        return {}, 'missing'
-    with open(path) as f:
-        report = json.load(f)
-    if split in ('test', 'auto') and report.get('last_test'):
-        return dict(report['last_test']), 'test'
-    if split in ('val', 'auto') and report.get('last'):
-        last = report['last']
-        return dict(last['metrics']), f"val@iter {last['iter']}"
-    print_log(f'{path} holds no {split} result: no metrics for this row',
-              logger='current', level=logging.WARNING)
-    return {}, 'missing'
 
 
 def metric_columns(experiments: Sequence[Experiment]) -> List[str]:
@@ -350,7 +318,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
                                    args.work_root,
                                    need_config=not args.no_cost)
     for e in experiments:
-        e.metrics, e.source = read_metrics(e.work_dir, args.split)
+        e.metrics, e.source = read_eval_results(e.work_dir, args.split)
     notes = ['Dice, IoU and F-score: higher is better; MAE (of the '
              'signed distance): lower is better. Best metric values in '
              'bold.']

@@ -1,10 +1,12 @@
 """Keep every evaluation's metrics in one JSON file of the work dir."""
 import json
+import logging
 import os.path as osp
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from mmengine.dist import master_only
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 
 from ...registry import HOOKS
 from ...utils import dump_json_atomic
@@ -61,3 +63,34 @@ class EvalReportHook(Hook):
         report = self._read(runner)
         report['last_test'] = {k: float(v) for k, v in metrics.items()}
         dump_json_atomic(report, self._path(runner))
+
+
+def read_eval_results(work_dir: str, split: str = 'auto'
+                 ) -> Tuple[Dict[str, float], str]:
+    """Metrics of ``<work_dir>/eval_results.json`` (see ``EvalReportHook``).
+
+    Args:
+        work_dir (str): The run's work dir.
+        split (str): ``'val'``: the last validation (``last``); ``'test'``:
+            the last test (``last_test``); ``'auto'``: the test when there
+            is one, else the validation.
+
+    Returns:
+        tuple: ``(metrics, source)``, e.g. ``({'seg/dice': 0.8, ...},
+        'val@iter 400')``; ``({}, 'missing')`` when there is no result.
+    """
+    path = osp.join(work_dir, 'eval_results.json')
+    if not osp.isfile(path):
+        print_log(f'{path} does not exist: no metrics for this row',
+                  logger='current', level=logging.WARNING)
+        return {}, 'missing'
+    with open(path) as f:
+        report = json.load(f)
+    if split in ('test', 'auto') and report.get('last_test'):
+        return dict(report['last_test']), 'test'
+    if split in ('val', 'auto') and report.get('last'):
+        last = report['last']
+        return dict(last['metrics']), f"val@iter {last['iter']}"
+    print_log(f'{path} holds no {split} result: no metrics for this row',
+              logger='current', level=logging.WARNING)
+    return {}, 'missing'
