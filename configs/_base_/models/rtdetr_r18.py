@@ -25,9 +25,9 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=False,
         style='pytorch',
-        # no weights can be downloaded here: point init_cfg at a local
-        # checkpoint, e.g. dict(type='Pretrained', checkpoint='r18vd.pth')
-        init_cfg=None),
+        # no pretrained weights (nothing is downloaded); for a local
+        # checkpoint add init_cfg=dict(type='Pretrained', checkpoint=PATH)
+    ),
     neck=dict(
         type='HybridEncoder',
         in_channels=[128, 256, 512],
