@@ -142,7 +142,11 @@ def _runner(work_dir, max_epochs, load_from=None):
         custom_hooks=[dict(type='TokenPruningScheduleHook', interval=1)],
         load_from=load_from,
         resume=load_from is not None,
-        default_scope='featsel')
+        default_scope='featsel',
+        # mmengine names its logger and visualizer after the experiment
+        # (default: the timestamp); two runners started within one second
+        # would share them, and the second would log into the first's dir
+        experiment_name=f'token_pruning_{osp.basename(work_dir)}')
 
 
 def _logged(runner, work_dir):
