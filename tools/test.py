@@ -20,8 +20,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', help='dump predictions to this pickle file')
     parser.add_argument(
         '--show-dir',
-        help='write prediction pictures (image | mask | SDF | boundary) to '
-        'this folder, relative to the timestamped run folder of the work dir')
+        help='write prediction pictures (segmentation: image | mask | SDF | '
+        'boundary panels; detection: boxes over the image) to this folder, '
+        'relative to the timestamped run folder of the work dir')
     add_runner_args(parser)
     return parser.parse_args()
 
@@ -38,7 +39,10 @@ def merge_test_args(cfg: Config, args: argparse.Namespace) -> Config:
         if hook is None:
             raise ConfigError('--show-dir needs default_hooks.visualization '
                               'in the config')
-        hook.update(draw=True, show_dir=args.show_dir)
+        # mmdet's DetVisualizationHook calls the folder test_out_dir
+        is_det = str(hook.get('type', '')).endswith('DetVisualizationHook')
+        hook.update({'draw': True,
+                     'test_out_dir' if is_det else 'show_dir': args.show_dir})
     return cfg
 
 

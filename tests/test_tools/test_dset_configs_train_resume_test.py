@@ -29,9 +29,12 @@ def test_config_trains_resumes_and_tests(name, demo_shapes_root, tmp_path):
         assert 'keep ratio at epoch 1' in resumed
     run_tool(['tools/test.py', config, osp.join(work_dir, 'epoch_2.pth'),
               '--work-dir', work_dir, '--out',
-              osp.join(work_dir, 'results.pkl'), '--cfg-options',
+              osp.join(work_dir, 'results.pkl'), '--show-dir', 'vis',
+              '--cfg-options',
               *det_tiny_options(demo_shapes_root, 2)])
     assert osp.isfile(osp.join(work_dir, 'results.pkl'))
+    # ground truth | prediction pictures of the 4 validation images
+    assert len(glob.glob(osp.join(work_dir, '*', 'vis', '*.png'))) == 4
     with open(osp.join(work_dir, 'eval_results.json')) as f:
         report = json.load(f)
     # both evaluations of training are kept across the resume
