@@ -165,10 +165,11 @@ def predict(model: nn.Module, inputs: Tensor, samples: list) -> None:
         model.predict(inputs, samples)
 
 
-def measure_models(configs: Sequence[str], shapes: Sequence[Shape],
-                   warmup: int, repeats: int) -> dict:
-    """Params, GFLOPs per part and latency of every config at every shape."""
-    models = {model_name(c): build_detector(c) for c in configs}
+def measure_models(models: Dict[str, nn.Module], configs: Sequence[str],
+                   shapes: Sequence[Shape], warmup: int,
+                   repeats: int) -> dict:
+    """Params, GFLOPs per part and latency of every model at every shape
+    (``models`` in the order of their ``configs``)."""
     report = {
         name: dict(config=config, params_m=count_params(m) / 1e6, shapes={})
         for (name, m), config in zip(models.items(), configs)
@@ -215,12 +216,11 @@ def dense_ffn_like(moe: nn.Module, hidden: int) -> nn.Module:
         nn.Linear(hidden, d)).eval()
 
 
-def measure_moe(configs: Sequence[str], token_counts: Sequence[int],
+def measure_moe(models: Dict[str, nn.Module], token_counts: Sequence[int],
                 dense_hidden: int, warmup: int, repeats: int) -> List[dict]:
     """Sparse dispatch against dense references, per distinct MoE layer."""
     rows, seen = [], set()
-    for config in configs:
-        model = build_detector(config)
+    for name, model in models.items():
         for where, prefix in (('encoder', 'neck.'), ('decoder', 'decoder.')):
             layers = [m for n, m in moe_layers(model).items()
                       if n.startswith(prefix)]
@@ -247,7 +247,7 @@ def measure_moe(configs: Sequence[str], token_counts: Sequence[int],
                 t = {k: 1e3 * median(v) for k, v in times.items()}
                 ideal = moe.top_k / moe.num_experts * t['all experts']
                 rows.append(dict(
-                    config=model_name(config), layer=where,
+                    config=name, layer=where,
                     experts=moe.num_experts, top_k=moe.top_k,
                     expert_hidden=hidden, tokens=n, moe_ms=t['moe'],
                     all_experts_ms=t['all experts'],
@@ -269,13 +269,12 @@ def encode_top_level(neck: nn.Module, feat: Tensor,
     neck.encode_level(feat, neck.encoders[0])
 
 
-def measure_pruning(configs: Sequence[str], shapes: Sequence[Shape],
+def measure_pruning(models: Dict[str, nn.Module], shapes: Sequence[Shape],
                     batch_sizes: Sequence[int], warmup: int,
                     repeats: int) -> List[dict]:
     """Pruned top-level encoder time over the unpruned one, same weights."""
     rows = []
-    for config in configs:
-        model = build_detector(config)
+    for name, model in models.items():
         neck = model.neck
         pruner = getattr(neck, 'pruner', None)
         if pruner is None:
@@ -296,7 +295,7 @@ def measure_pruning(configs: Sequence[str], shapes: Sequence[Shape],
                 neck.pruner = pruner
                 t = {k: 1e3 * median(v) for k, v in times.items()}
                 rows.append(dict(
-                    config=model_name(config), input=f'{shape[0]}x{shape[1]}',
+                    config=name, input=f'{shape[0]}x{shape[1]}',
                     batch=batch, tokens=h * w,
                     kept=pruner.num_kept(h * w),
                     keep_ratio=pruner.current_keep_ratio,
@@ -399,17 +398,18 @@ def main(argv=None) -> None:
     for config in args.configs:
         if not osp.isfile(config):
             raise FileNotFoundError(f'config file not found: {config}')
+    models = {model_name(c): build_detector(c) for c in args.configs}
     with num_threads(args.threads):
         report = dict(
             baseline=model_name(args.configs[0]),
             shapes=[f'{h}x{w}' for h, w in args.shapes],
             threads=torch.get_num_threads(),
             torch=torch.__version__,
-            models=measure_models(args.configs, args.shapes, args.warmup,
-                                  args.repeats),
-            moe=measure_moe(args.configs, args.moe_tokens,
-                            args.dense_hidden, args.warmup, args.repeats),
-            pruning=measure_pruning(args.configs, args.shapes,
+            models=measure_models(models, args.configs, args.shapes,
+                                  args.warmup, args.repeats),
+            moe=measure_moe(models, args.moe_tokens, args.dense_hidden,
+                            args.warmup, args.repeats),
+            pruning=measure_pruning(models, args.shapes,
                                     args.prune_batch_sizes, args.warmup,
                                     args.repeats))
     markdown = format_markdown(report)
