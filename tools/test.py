@@ -8,7 +8,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.config import Config  # noqa: E402
 from mmengine.evaluator import DumpResults  # noqa: E402
 
-from featsel.apis import (add_runner_args, build_runner,  # noqa: E402
+from featsel.utils.cli import (add_runner_args, build_runner,  # noqa: E402
                           load_config, run_cli)
 from featsel.utils import ConfigError  # noqa: E402
 

@@ -1,3 +1,1 @@
-from .cli import add_runner_args, build_runner, load_config, run_cli
-
-__all__ = ['add_runner_args', 'build_runner', 'load_config', 'run_cli']
+"""Inference helpers: build a model from a config and checkpoint, run it."""

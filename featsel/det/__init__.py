@@ -9,5 +9,3 @@ import featsel.datasets  # noqa: F401
 import featsel.engine.hooks  # noqa: F401
 import featsel.models  # noqa: F401
 import featsel.models.detectors  # noqa: F401
-import featsel.models.losses.varifocal_iou_loss  # noqa: F401
-import featsel.models.necks  # noqa: F401

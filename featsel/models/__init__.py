@@ -1,12 +1,10 @@
 """featsel models: plug-ins (selectors, experts, gatings, routers, pruners)
 and the models that assemble them."""
-from .backbones import *  # noqa: F401,F403
 from .base import (BaseExpert, BaseGating, BasePruner, BaseRouter,
                    BaseSelector, BaseTaskModule, GateRecord,
                    GateRecordsMixin)
 from .builder import (build_expert, build_gating, build_selector,
                       list_components)
-from .decoders import *  # noqa: F401,F403
 from .experts import *  # noqa: F401,F403
 from .gatings import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403

@@ -16,7 +16,7 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.logging import MMLogger, print_log  # noqa: E402
 
-from featsel.apis import run_cli  # noqa: E402
+from featsel.utils.cli import run_cli  # noqa: E402
 from featsel.utils import dump_json_atomic  # noqa: E402
 from featsel.utils.benchmark import (BenchmarkSettings,  # noqa: E402
                                      ModelSpec, add_timing_args, compare,

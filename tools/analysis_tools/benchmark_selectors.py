@@ -31,7 +31,7 @@ from mmengine.logging import MMLogger, print_log  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from featsel.apis import run_cli  # noqa: E402
+from featsel.utils.cli import run_cli  # noqa: E402
 from featsel.models import build_expert  # noqa: E402
 from featsel.models.layers import (mix_experts_shared,  # noqa: E402
                                    mix_experts_shared_naive)

@@ -25,7 +25,7 @@ sys.path.insert(0, REPO_ROOT)
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.logging import MMLogger, print_log  # noqa: E402
 
-from featsel.apis import run_cli  # noqa: E402
+from featsel.utils.cli import run_cli  # noqa: E402
 from featsel.engine.hooks import read_eval_results  # noqa: E402
 from featsel.utils import ConfigError  # noqa: E402
 from featsel.utils import benchmark as bm  # noqa: E402

@@ -41,7 +41,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from featsel.apis import run_cli  # noqa: E402
+from featsel.utils.cli import run_cli  # noqa: E402
 from featsel.utils import dump_json_atomic, write_bytes_atomic  # noqa: E402
 from featsel.utils.benchmark import (count_params, format_table,  # noqa: E402
                                      num_threads, time_alternately)

@@ -21,7 +21,7 @@ sys.path.insert(0, REPO_ROOT)
 
 from mmengine.logging import print_log  # noqa: E402
 
-from featsel.apis import run_cli  # noqa: E402
+from featsel.utils.cli import run_cli  # noqa: E402
 from featsel.engine.hooks import read_eval_results  # noqa: E402
 from featsel.utils import (ConfigError, dump_json_atomic,  # noqa: E402
                            write_bytes_atomic)

@@ -15,7 +15,7 @@ sys.path.insert(0, REPO_ROOT)
 
 from mmengine.config import DictAction  # noqa: E402
 
-from featsel.apis import run_cli  # noqa: E402
+from featsel.utils.cli import run_cli  # noqa: E402
 from featsel.utils.benchmark import (FLOPS_NOTE, ModelSpec,  # noqa: E402
                                      build_model, complexity_rows,
                                      count_flops, count_params, format_table)

@@ -31,7 +31,7 @@ from PIL import Image
 # Make ``featsel`` importable when the repository is not installed.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-from featsel.apis import run_cli  # noqa: E402
+from featsel.utils.cli import run_cli  # noqa: E402
 from featsel.utils import (ConfigError, DataError,  # noqa: E402
                            dump_json_atomic)
 

@@ -1,4 +1,3 @@
-"""Detectors (registered in mmdet's registry; imported by featsel.det)."""
-from .rtdetr import RTDETR
-
-__all__ = ['RTDETR']
+"""Whole detection models, one folder per system (registered in mmdet's
+registries; imported by ``featsel.det``)."""
+from .rtdetr import *  # noqa: F401,F403

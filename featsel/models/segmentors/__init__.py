@@ -1,4 +1,2 @@
-from .multitask_segmentor import MultiTaskSegmentor
-from .task_spec import TASK_KINDS, TaskSpec
-
-__all__ = ['MultiTaskSegmentor', 'TASK_KINDS', 'TaskSpec']
+"""Whole segmentation models, one folder per system."""
+from .multitask import *  # noqa: F401,F403

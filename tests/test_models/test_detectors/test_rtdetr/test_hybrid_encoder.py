@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from featsel.models.layers import MoEFFN
-from featsel.models.layers.positional_encoding import \
+from featsel.models.detectors.rtdetr.positional_encoding import \
     sincos_2d_position_embedding
-from featsel.models.layers.rep_blocks import CSPRepLayer, RepVGGBlock
+from featsel.models.detectors.rtdetr.rep_blocks import CSPRepLayer, RepVGGBlock
 
 
 def _encoder(**kwargs):
-    from featsel.models.necks import HybridEncoder
+    from featsel.models.detectors.rtdetr import HybridEncoder
     torch.manual_seed(0)
     cfg = dict(in_channels=[8, 16, 32], embed_dims=32,
                encoder_layer=dict(self_attn_cfg=dict(num_heads=4),

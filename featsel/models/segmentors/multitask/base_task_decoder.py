@@ -3,7 +3,7 @@ from typing import Dict, List
 
 from torch import Tensor
 
-from ..base import BaseTaskModule
+from ...base import BaseTaskModule
 
 
 class BaseTaskDecoder(BaseTaskModule):

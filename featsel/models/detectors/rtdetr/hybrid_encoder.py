@@ -10,10 +10,10 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..builder import build_pruner
-from ..layers.moe_slot import replace_ffn
-from ..layers.positional_encoding import sincos_2d_position_embedding
-from ..layers.rep_blocks import CSPRepLayer
+from ...builder import build_pruner
+from ...layers.moe_slot import replace_ffn
+from .positional_encoding import sincos_2d_position_embedding
+from .rep_blocks import CSPRepLayer
 
 
 @MODELS.register_module()

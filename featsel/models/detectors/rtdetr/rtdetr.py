@@ -11,7 +11,7 @@ from mmdet.structures import OptSampleList, SampleList
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..layers.moe_slot import replace_ffn
+from ...layers.moe_slot import replace_ffn
 
 
 @MODELS.register_module()

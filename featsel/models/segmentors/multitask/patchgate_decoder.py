@@ -7,9 +7,9 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule
 from torch import Tensor, nn
 
-from ...registry import MODELS
-from ..base import GateRecord
-from ..builder import build_gating
+from ....registry import MODELS
+from ...base import GateRecord
+from ...builder import build_gating
 from .base_task_decoder import BaseTaskDecoder
 
 

@@ -5,7 +5,7 @@ from typing import List, Mapping
 import torch
 from torch import Tensor
 
-from ...utils import ConfigError
+from ....utils import ConfigError
 
 #: kind -> (loss form for uncertainty weighting, output activation)
 TASK_KINDS = {

@@ -110,7 +110,7 @@ def test_encoder_argument_is_rejected():
 
 
 def test_iou_varifocal_loss_matches_rtdetr_formula():
-    from featsel.models.losses.varifocal_iou_loss import IoUVarifocalLoss
+    from featsel.models.detectors.rtdetr.varifocal_iou_loss import IoUVarifocalLoss
     torch.manual_seed(0)
     logits = torch.randn(7, 4)
     labels = torch.tensor([0, 3, 4, 4, 1, 4, 2])  # 4 = background

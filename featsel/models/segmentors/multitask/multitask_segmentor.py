@@ -8,11 +8,11 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from torch import Tensor, nn
 
-from ...registry import MODELS
-from ...utils import ConfigError
-from ..backbones import check_in_channels
-from ..builder import build_selector
+from ....registry import MODELS
+from ....utils import ConfigError
+from ...builder import build_selector
 from .task_spec import TaskSpec
+from .unet_encoder import check_in_channels
 
 SampleList = List[SegDataSample]
 

@@ -5,7 +5,7 @@ from mmseg.models.backbones.unet import BasicConvBlock
 from mmseg.models.utils import UpConvBlock
 from torch import Tensor, nn
 
-from ...registry import MODELS
+from ....registry import MODELS
 from .base_task_decoder import BaseTaskDecoder
 
 

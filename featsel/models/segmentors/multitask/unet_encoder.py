@@ -5,8 +5,8 @@ from mmengine.model import BaseModule
 from mmseg.models.backbones.unet import BasicConvBlock
 from torch import Tensor, nn
 
-from ...registry import MODELS
-from ...utils import ConfigError
+from ....registry import MODELS
+from ....utils import ConfigError
 
 
 @MODELS.register_module()

@@ -10,7 +10,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..engine import init_cpu_distributed
-from ..utils import ConfigError, DataError
+from .errors import ConfigError, DataError
 
 _USER_ERRORS = (ConfigError, DataError, FileNotFoundError)
 
