@@ -31,7 +31,9 @@ compare: install
 
 # `make demo-dset`: train DSET-R18 (token pruning + encoder and decoder MoE)
 # on the demo shapes set, written under data/demo_shapes on first use.
-# `make dset-costs`: FLOPs per part, params and latency of the S4 configs.
+# `make dset-costs`: FLOPs per part, params and latency of the S4 configs
+# (DEVICE=cuda to measure on a GPU).
+DEVICE ?= cpu
 .PHONY: demo-dset dset-costs
 demo-dset: install
 	$(VENV_PYTHON) tools/train.py configs/dset/dset_r18.py
@@ -39,6 +41,6 @@ demo-dset: install
 dset-costs: install
 	$(VENV_PYTHON) tools/analysis_tools/dset_costs.py configs/dset/rtdetr_r18.py \
 		configs/dset/rtdetr_r18_prune.py configs/dset/rtdetr_r18_moe.py \
-		configs/dset/dset_r18.py --out-dir work_dirs/dset_costs/r18
+		configs/dset/dset_r18.py --device $(DEVICE) --out-dir work_dirs/dset_costs/r18
 	$(VENV_PYTHON) tools/analysis_tools/dset_costs.py configs/dset/rtdetr_r50.py \
-		configs/dset/dset_r50.py --out-dir work_dirs/dset_costs/r50
+		configs/dset/dset_r50.py --device $(DEVICE) --out-dir work_dirs/dset_costs/r50

@@ -1,4 +1,4 @@
-# E3_LREPrior: low-rank experts with a weak prior. Per scale, four experts
+# E3_LREPrior: depthwise experts with a weak prior. Per scale, four experts
 # shared by the tasks (local texture, larger structure, smooth regions,
 # identity), mixed per pixel by a spatial gate per task (SPEC S1, scheme 2);
 # a balance term keeps every expert used, an orthogonality term keeps the
@@ -7,7 +7,7 @@ _base_ = ['baseline_multitask.py']
 
 model = dict(
     selector=dict(
-        type='LowRankExpertSelector',
+        type='DepthwiseExpertSelector',
         experts=[
             dict(type='DWConvExpert', kernel_size=3),
             dict(type='DWConvExpert', kernel_size=3, dilation=2),

@@ -1,4 +1,4 @@
-# E4_HybridHigh: TaskDW on f1-f4, low-rank experts (E3's weak prior) on f5
+# E4_HybridHigh: TaskDW on f1-f4, depthwise experts (E3's weak prior) on f5
 # (SPEC S1). One selector class; the per-scale plan picks each scale's
 # block.
 _base_ = ['baseline_multitask.py']
@@ -6,9 +6,9 @@ _base_ = ['baseline_multitask.py']
 model = dict(
     selector=dict(
         type='MultiScaleTaskSelector',
-        plan=['task_dw'] * 4 + ['lowrank'],
+        plan=['task_dw'] * 4 + ['dw_experts'],
         task_dw=dict(kernel_size=3, weight='channel', detach_input=True),
-        lowrank=dict(
+        dw_experts=dict(
             experts=[
                 dict(type='DWConvExpert', kernel_size=3),
                 dict(type='DWConvExpert', kernel_size=3, dilation=2),

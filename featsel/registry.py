@@ -10,13 +10,21 @@ Two tiers live here:
   transforms, metrics and hooks unprefixed and reach mmdet/mmseg parts with
   a prefix (``'mmseg.FCNHead'``, ``'mmdet.L1Loss'``).
 * **Plug-in kinds** (``SELECTORS``, ``EXPERTS``, ``GATINGS``, ``ROUTERS``,
-  ``PRUNERS``) are aliases of mmengine's root ``MODELS``, as mmcv registers its
-  bricks. Only the root is visible unprefixed from every scope, so
+  ``PRUNERS``, ``LAYERS``) and the losses and regularisers plug-ins nest
+  (``LOSSES``) are aliases of mmengine's root ``MODELS``, as mmcv registers
+  its bricks. Only the root is visible unprefixed from every scope, so
   ``type='IdentitySelector'`` builds under the ``featsel``, ``mmseg`` and
-  ``mmdet`` default scopes alike, nested plug-ins included. A child registry
-  cannot do this (same scope: import-time assertion; own scope: nested builds
-  miss). The kinds stay meaningful through the base classes in
-  ``featsel.models.base`` and the typed builders in ``featsel.models.builder``.
+  ``mmdet`` default scopes alike, nested plug-ins and losses included. A
+  child registry cannot do this (same scope: import-time assertion; own
+  scope: nested builds miss). The kinds stay meaningful through the base
+  classes in ``featsel.models.base`` and the typed builders in
+  ``featsel.models.builder``.
+
+Library code registers and builds plug-ins and their losses through these
+aliases only (never ``mmengine.registry.MODELS`` by another name); featsel's
+own ``MODELS`` holds the parts of featsel-native whole models (the
+multi-task segmentor, its encoder and decoders), which build under the
+``featsel`` scope or with the ``featsel.`` prefix.
 """
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -109,3 +117,5 @@ EXPERTS = MMENGINE_MODELS
 GATINGS = MMENGINE_MODELS
 ROUTERS = MMENGINE_MODELS
 PRUNERS = MMENGINE_MODELS
+LAYERS = MMENGINE_MODELS
+LOSSES = MMENGINE_MODELS

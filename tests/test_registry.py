@@ -27,7 +27,8 @@ def test_every_mmengine_root_has_a_featsel_child():
 
 
 def test_plugin_kinds_are_the_root_models():
-    for kind in ('SELECTORS', 'EXPERTS', 'GATINGS', 'ROUTERS', 'PRUNERS'):
+    for kind in ('SELECTORS', 'EXPERTS', 'GATINGS', 'ROUTERS', 'PRUNERS',
+                 'LAYERS', 'LOSSES'):
         assert getattr(reg, kind) is ROOT_MODELS
 
 

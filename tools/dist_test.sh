@@ -12,6 +12,10 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
+if [ "$NODE_RANK" = 0 ]; then
+    bash "$(dirname "$0")/dist_check_port.sh" "$PORT" "$0"
+fi
+
 # torchrun, started through the chosen interpreter (PYTHON) so that its
 # workers run in the same environment.
 PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}" \

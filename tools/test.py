@@ -9,7 +9,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.evaluator import DumpResults  # noqa: E402
 
 from featsel.utils.cli import (add_runner_args, build_runner,  # noqa: E402
-                          load_config, run_cli)
+                               load_config, run_cli)
 from featsel.utils import ConfigError  # noqa: E402
 
 

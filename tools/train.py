@@ -9,7 +9,7 @@ import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 
 from featsel.utils.cli import (add_runner_args, build_runner,  # noqa: E402
-                          load_config, run_cli)
+                               load_config, resolve_auto_resume, run_cli)
 from featsel.utils import ConfigError  # noqa: E402
 
 
@@ -27,7 +27,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Fold ``--amp`` and ``--resume`` into the config."""
+    """Fold ``--amp`` and ``--resume`` into the config.
+
+    ``--resume`` without a path continues from the newest checkpoint of the
+    work dir (see :func:`resolve_auto_resume`), or starts afresh when there
+    is none.
+    """
     if args.amp:
         if not torch.cuda.is_available():
             raise ConfigError('--amp needs a GPU: mmengine\'s '
@@ -36,7 +41,8 @@ def merge_train_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume is not None:
         cfg.resume = True
-        cfg.load_from = None if args.resume == 'auto' else args.resume
+        cfg.load_from = (resolve_auto_resume(cfg.work_dir)
+                         if args.resume == 'auto' else args.resume)
     return cfg
 
 

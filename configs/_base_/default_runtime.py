@@ -22,6 +22,12 @@ custom_hooks = [
     dict(type='GateDiagnosticsHook', interval=20, collapse_threshold=0.9),
     # gate maps of the first validation images after each evaluation
     dict(type='GateMapVisualizationHook', num_images=2),
+    # a loaded checkpoint must fit the model (--non-strict to relax);
+    # a non-finite loss stops training before a checkpoint is written;
+    # checkpoints carry the random state, so a resume is exact
+    dict(type='CheckpointCheckHook'),
+    dict(type='NonFiniteGuardHook'),
+    dict(type='RandomStateHook'),
 ]
 
 vis_backends = [dict(type='LocalVisBackend')]

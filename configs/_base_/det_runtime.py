@@ -22,6 +22,12 @@ custom_hooks = [
     dict(type='featsel.TokenPruningScheduleHook', interval=20),
     # expert shares per MoE layer; warns when one takes > 50 % of the slots
     dict(type='featsel.MoEUsageHook', interval=20, warn_share=0.5),
+    # a loaded checkpoint must fit the model (--non-strict to relax);
+    # a non-finite loss stops training before a checkpoint is written;
+    # checkpoints carry the random state, so a resume is exact
+    dict(type='featsel.CheckpointCheckHook'),
+    dict(type='featsel.NonFiniteGuardHook'),
+    dict(type='featsel.RandomStateHook'),
 ]
 
 vis_backends = [dict(type='LocalVisBackend')]

@@ -1,25 +1,28 @@
-"""mmdet's COCO data set for the demo shapes set, written on first use."""
+"""The demo shapes set as a COCO data set type, written on first use."""
 from typing import Optional
 
-from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
-from ..utils import ConfigError
-from .demo_shapes_coco import DEMO_SHAPES_CLASSES, ensure_demo_shapes_coco
-
-_DEMO_KEYS = ('num_train', 'num_val', 'size', 'seed')
+from .coco_dataset import CheckedCocoDataset
+from .demo_data import prepare_demo_root
+from .demo_shapes_coco import DEMO_SHAPES, DEMO_SHAPES_CLASSES
 
 
 @DATASETS.register_module()
-class DemoShapesCocoDataset(CocoDataset):
-    """The synthetic shapes detection set, read by mmdet's ``CocoDataset``.
+class DemoShapesCocoDataset(CheckedCocoDataset):
+    """The synthetic shapes detection set, read by
+    :class:`~featsel.datasets.CheckedCocoDataset`.
 
     Registered in mmdet's ``DATASETS``: configs with ``default_scope='mmdet'``
     name it ``type='DemoShapesCocoDataset'``. If ``data_root`` holds no set
     yet (``annotations/instances_val.json`` is missing), one is written
-    there first (see :mod:`featsel.datasets.demo_shapes_coco`); concurrent
-    ranks may do this at once. Category ids ``(3, 7, 11, 20)`` map to label
-    indices ``0..3`` in the order of :data:`DEMO_SHAPES_CLASSES`.
+    there first (see :mod:`featsel.datasets.demo_shapes_coco`), but only at
+    the default root ``'data/demo_shapes/'`` or when ``create_demo=True``;
+    any other root without a set is a :class:`~featsel.utils.DataError`
+    naming it, so a mistyped ``data_root`` does not train on a fresh
+    synthetic set. Concurrent ranks may write at once. Category ids
+    ``(3, 7, 11, 20)`` map to label indices ``0..3`` in the order of
+    :data:`DEMO_SHAPES_CLASSES`.
 
     Example config::
 
@@ -34,10 +37,13 @@ class DemoShapesCocoDataset(CocoDataset):
         demo_cfg (dict, optional): ``num_train``, ``num_val``, ``size`` and
             ``seed`` of the set to write when it is missing; an existing set
             is used as it is. Defaults to None (240 + 60 images of 256²).
-        **kwargs: Passed to :class:`mmdet.datasets.CocoDataset`.
+        create_demo (bool): Write a missing set at a ``data_root`` other
+            than the default. Defaults to False.
+        **kwargs: Passed to :class:`CheckedCocoDataset`.
 
     Raises:
         ConfigError: If ``demo_cfg`` holds an unknown key.
+        DataError: If ``data_root`` holds no set and may not get one.
     """
 
     METAINFO = dict(
@@ -47,14 +53,10 @@ class DemoShapesCocoDataset(CocoDataset):
 
     def __init__(self,
                  *args,
-                 data_root: str = 'data/demo_shapes/',
+                 data_root: str = DEMO_SHAPES.default_root,
                  demo_cfg: Optional[dict] = None,
+                 create_demo: bool = False,
                  **kwargs) -> None:
-        demo_cfg = dict(demo_cfg or {})
-        unknown = sorted(set(demo_cfg) - set(_DEMO_KEYS))
-        if unknown:
-            raise ConfigError(
-                f'DemoShapesCocoDataset: unknown key demo_cfg.{unknown[0]}; '
-                f'expected some of {_DEMO_KEYS}')
-        ensure_demo_shapes_coco(data_root, **demo_cfg)
+        prepare_demo_root(DEMO_SHAPES, data_root, type(self).__name__,
+                          demo_cfg, create_demo)
         super().__init__(*args, data_root=data_root, **kwargs)

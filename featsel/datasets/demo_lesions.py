@@ -11,6 +11,9 @@ Layout written under ``root``::
     img_dir/{train,val}/<id>.png   RGB uint8, (size, size, 3)
     ann_dir/{train,val}/<id>.png   uint8 {0, 1}, (size, size)
     splits/{train,val}.txt         ids without suffix, one per line
+
+:data:`DEMO_LESIONS` describes the set for :mod:`featsel.datasets.demo_data`
+(``splits/val.txt`` is written last and marks a complete set).
 """
 import os.path as osp
 from typing import Dict, List, Tuple
@@ -18,6 +21,8 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 from mmengine.utils import ProgressBar, mkdir_or_exist
+
+from .demo_data import DemoSet
 
 SPLITS = ('train', 'val')
 
@@ -270,3 +275,13 @@ def make_demo_lesions(root: str,
         with open(osp.join(split_dir, f'{split}.txt'), 'w') as f:
             f.write(''.join(f'{name}\n' for name in ids[split]))
     return ids
+
+
+#: The demo lesion set for :mod:`featsel.datasets.demo_data`.
+DEMO_LESIONS = DemoSet(
+    name='demo lesion set',
+    default_root='data/demo_lesions/',
+    sentinel=osp.join('splits', 'val.txt'),
+    build=make_demo_lesions,
+    options=('num_train', 'num_val', 'size', 'seed'),
+    command='python tools/misc/make_demo_data.py --out {root}')

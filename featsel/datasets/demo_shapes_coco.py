@@ -27,16 +27,11 @@ pixels), and ``area`` is the number of visible pixels.
 import json
 import os
 import os.path as osp
-import shutil
-import tempfile
-import time
 from typing import List, Tuple
 
 import cv2
 import numpy as np
-from mmengine.logging import print_log
-
-from ..utils import DataError
+from .demo_data import DemoSet, ensure_demo_set, write_demo_set
 from .demo_lesions import smooth_noise
 
 SPLITS = ('train', 'val')
@@ -260,9 +255,18 @@ def _write_split(root: str, split: str, split_idx: int, count: int,
                     for cat_id, name in DEMO_SHAPES_CATEGORIES])
 
 
-def _build(root: str, num_train: int, num_val: int, size: int,
-           seed: int) -> None:
-    """Write a complete set into ``root`` (a fresh folder)."""
+def _build(root: str, num_train: int = 240, num_val: int = 60,
+           size: int = 256, seed: int = 0) -> None:
+    """Write a complete set into ``root`` (a fresh folder).
+
+    Raises:
+        ValueError: If ``size < 32`` or a count is negative.
+    """
+    if size < 32:
+        raise ValueError(f'size must be at least 32 pixels, got {size}')
+    if num_train < 0 or num_val < 0:
+        raise ValueError('num_train and num_val must not be negative, got '
+                         f'{num_train} and {num_val}')
     counts = dict(train=num_train, val=num_val)
     img_id, ann_id = 1, 1
     ann_dir = osp.join(root, 'annotations')
@@ -277,6 +281,15 @@ def _build(root: str, num_train: int, num_val: int, size: int,
             json.dump(coco, f)
 
 
+#: The demo shapes set for :mod:`featsel.datasets.demo_data`.
+DEMO_SHAPES = DemoSet(
+    name='demo shapes set',
+    default_root='data/demo_shapes/',
+    sentinel=SENTINEL,
+    build=_build,
+    options=('num_train', 'num_val', 'size', 'seed'))
+
+
 def make_demo_shapes_coco(root: str,
                           num_train: int = 240,
                           num_val: int = 60,
@@ -285,15 +298,13 @@ def make_demo_shapes_coco(root: str,
                           overwrite: bool = False) -> str:
     """Write the demo shapes set under ``root``.
 
-    The set is written into a hidden temporary folder beside ``root`` and
-    renamed into place in one step, so an interrupted run leaves no partial
-    set and several processes (DataLoader workers, distributed ranks) may
-    call this at once: the first rename wins and later ones discard their
-    copy. Same arguments give byte-identical files.
+    Written atomically by :func:`featsel.datasets.demo_data.write_demo_set`
+    (no partial set after an interruption; concurrent writers are safe).
+    Same arguments give byte-identical files.
 
     Args:
-        root (str): Output folder. It must not exist, be empty, or (with
-            ``overwrite``) hold a set to replace.
+        root (str): Output folder. It must not exist, be empty, or hold a
+            set to keep (or, with ``overwrite``, to replace).
         num_train (int): Number of training images. Defaults to 240.
         num_val (int): Number of validation images. Defaults to 60.
         size (int): Image side in pixels, at least 32. Defaults to 256.
@@ -309,42 +320,9 @@ def make_demo_shapes_coco(root: str,
         ValueError: If ``size < 32`` or a count is negative.
         DataError: If ``root`` holds other files and no demo set.
     """
-    if size < 32:
-        raise ValueError(f'size must be at least 32 pixels, got {size}')
-    if num_train < 0 or num_val < 0:
-        raise ValueError('num_train and num_val must not be negative, got '
-                         f'{num_train} and {num_val}')
-    dest = osp.abspath(root)
-    parent = osp.dirname(dest)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(dest)}.tmp-', dir=parent)
-    try:
-        print_log(f'writing the demo shapes set ({num_train} train + '
-                  f'{num_val} val images) to {root}', logger='current')
-        start = time.perf_counter()
-        _build(tmp, num_train, num_val, size, seed)
-        print_log(f'demo shapes set written in '
-                  f'{time.perf_counter() - start:.1f} s', logger='current')
-        if overwrite and osp.isdir(dest):
-            old = tmp + '.old'
-            os.rename(dest, old)
-            os.rename(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-            return root
-        try:
-            # replaces an empty folder; fails on a non-empty one
-            os.rename(tmp, dest)
-        except OSError:
-            if not osp.isfile(osp.join(dest, SENTINEL)):
-                raise DataError(
-                    f'{root} exists and holds no demo shapes set '
-                    f'({SENTINEL} is missing); remove it or choose another '
-                    'folder') from None
-            print_log(f'{root} already holds a demo shapes set; kept it',
-                      logger='current')
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+    return write_demo_set(DEMO_SHAPES, root, overwrite=overwrite,
+                          num_train=num_train, num_val=num_val, size=size,
+                          seed=seed)
 
 
 def ensure_demo_shapes_coco(root: str, **kwargs) -> str:
@@ -361,7 +339,4 @@ def ensure_demo_shapes_coco(root: str, **kwargs) -> str:
     Returns:
         str: ``root``.
     """
-    if osp.isfile(osp.join(root, SENTINEL)):
-        return root
-    return make_demo_shapes_coco(root, **kwargs)
-
+    return ensure_demo_set(DEMO_SHAPES, root, **kwargs)

@@ -1,10 +1,13 @@
 """featsel models: plug-ins (selectors, experts, gatings, routers, pruners)
 and the models that assemble them."""
-from .base import (BaseExpert, BaseGating, BasePruner, BaseRouter,
-                   BaseSelector, BaseTaskModule, GateRecord,
-                   GateRecordsMixin)
-from .builder import (build_expert, build_gating, build_selector,
-                      list_components)
+from .base import (BaseExpert, BaseGating, BaseLayer, BaseLoss, BasePruner,
+                   BaseRouter, BaseSelector, BaseTaskModule, Example,
+                   GateRecord, GateRecordsMixin, Plugin, Record,
+                   ScheduleRecord, UsageRecord, collect_aux_losses,
+                   collect_records, find_plugins, set_progress)
+from .builder import (build_expert, build_gating, build_layer, build_loss,
+                      build_pruner, build_router, build_selector,
+                      component_kinds, list_components)
 from .experts import *  # noqa: F401,F403
 from .gatings import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
@@ -15,7 +18,11 @@ from .segmentors import *  # noqa: F401,F403
 from .selectors import *  # noqa: F401,F403
 
 __all__ = [
-    'BaseExpert', 'BaseGating', 'BasePruner', 'BaseRouter', 'BaseSelector',
-    'BaseTaskModule', 'GateRecord', 'GateRecordsMixin',
-    'build_expert', 'build_gating', 'build_selector', 'list_components'
+    'BaseExpert', 'BaseGating', 'BaseLayer', 'BaseLoss', 'BasePruner',
+    'BaseRouter', 'BaseSelector', 'BaseTaskModule', 'Example', 'GateRecord',
+    'GateRecordsMixin', 'Plugin', 'Record', 'ScheduleRecord', 'UsageRecord',
+    'build_expert', 'build_gating', 'build_layer', 'build_loss',
+    'build_pruner', 'build_router', 'build_selector', 'collect_aux_losses',
+    'collect_records', 'component_kinds', 'find_plugins', 'list_components',
+    'set_progress'
 ]

@@ -1,26 +1,29 @@
 """Typed builders and discovery for the plug-in kinds."""
 from typing import List, Type, Union
 
-from mmengine.registry import MODELS as ROOT_MODELS
 from torch import nn
 
-from ..registry import MODELS
-from .base import (BaseExpert, BaseGating, BasePruner, BaseRouter,
-                   BaseSelector)
+from ..registry import (EXPERTS, GATINGS, LAYERS, LOSSES, PRUNERS, ROUTERS,
+                        SELECTORS)
+from .base import (BaseExpert, BaseGating, BaseLayer, BaseLoss, BasePruner,
+                   BaseRouter, BaseSelector)
 
+# kind -> (base class, registry alias); every alias is mmengine's root MODELS
 _KINDS = {
-    'selector': BaseSelector,
-    'expert': BaseExpert,
-    'gating': BaseGating,
-    'router': BaseRouter,
-    'pruner': BasePruner,
+    'selector': (BaseSelector, SELECTORS),
+    'expert': (BaseExpert, EXPERTS),
+    'gating': (BaseGating, GATINGS),
+    'router': (BaseRouter, ROUTERS),
+    'pruner': (BasePruner, PRUNERS),
+    'layer': (BaseLayer, LAYERS),
+    'loss': (BaseLoss, LOSSES),
 }
 
 
 def _build(kind: str, cfg: Union[dict, nn.Module],
            **default_args) -> nn.Module:
-    base = _KINDS[kind]
-    module = cfg if isinstance(cfg, nn.Module) else MODELS.build(
+    base, registry = _KINDS[kind]
+    module = cfg if isinstance(cfg, nn.Module) else registry.build(
         cfg, default_args=default_args or None)
     if not isinstance(module, base):
         raise TypeError(f'{type(module).__name__} is not a {kind}: a {kind} '
@@ -54,17 +57,35 @@ def build_pruner(cfg: Union[dict, nn.Module], **default_args) -> BasePruner:
     return _build('pruner', cfg, **default_args)
 
 
+def build_layer(cfg: Union[dict, nn.Module], **default_args) -> BaseLayer:
+    """Build a plug-in layer (e.g. ``MoEFFN``) from a config dict (or pass a
+    module through)."""
+    return _build('layer', cfg, **default_args)
+
+
+def build_loss(cfg: Union[dict, nn.Module], **default_args) -> BaseLoss:
+    """Build a loss or regulariser from a config dict (or pass a module
+    through)."""
+    return _build('loss', cfg, **default_args)
+
+
 def list_components(kind: str) -> List[str]:
     """Names of all registered components of one kind, sorted.
 
     Args:
         kind (str): One of ``selector``, ``expert``, ``gating``, ``router``,
-            ``pruner``.
+            ``pruner``, ``layer``, ``loss``.
     """
     if kind not in _KINDS:
         raise KeyError(f'unknown component kind "{kind}"; choose from '
                        f'{sorted(_KINDS)}')
     import featsel.models  # noqa: F401  (registers the built-in components)
-    base: Type = _KINDS[kind]
-    return sorted(name for name, cls in ROOT_MODELS.module_dict.items()
+    base, registry = _KINDS[kind]
+    base: Type
+    return sorted(name for name, cls in registry.module_dict.items()
                   if isinstance(cls, type) and issubclass(cls, base))
+
+
+def component_kinds() -> List[str]:
+    """The kinds :func:`list_components` knows, sorted."""
+    return sorted(_KINDS)

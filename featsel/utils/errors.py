@@ -7,3 +7,9 @@ class ConfigError(ValueError):
 
 class DataError(ValueError):
     """A data file is wrong; the message names the file."""
+
+
+class CheckpointError(DataError):
+    """A checkpoint cannot be used: unreadable, untrusted, or not fitting
+    the model; the message names the file and, where there is one, the
+    option that allows it."""

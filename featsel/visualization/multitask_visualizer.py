@@ -1,19 +1,18 @@
-"""Side-by-side panels of every dense task: image | mask | SDF | boundary."""
-from typing import Dict, List, Optional
+"""Side-by-side panels of every dense task, each drawn as its kind says."""
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import cv2
-import matplotlib
 import mmcv
 import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
 from mmengine.visualization import Visualizer
 
+from featsel.models.segmentors.multitask.task_kinds import (TASK_KINDS,
+                                                            TaskKind)
 from featsel.registry import VISUALIZERS
+from featsel.utils import ConfigError
 
-TASK_KINDS = ('mask', 'sdf', 'boundary')
-_MASK_COLOUR = np.array([220, 60, 60], np.float32)
-_BOUNDARY_COLOUR = np.array([255, 220, 0], np.uint8)
 _BLANK = 96
 
 
@@ -24,12 +23,14 @@ class MultiTaskSegVisualizer(Visualizer):
     For a data sample holding ``gt_<task>`` and/or ``pred_<task>`` PixelData
     (1, H, W), :meth:`add_datasample` draws a row ``image | task 1 | task 2
     | ...`` for the ground truth (top) and one for the prediction (below).
-    Each task is drawn by its kind:
-
-    - ``'mask'``: the mask blended onto the image in red;
-    - ``'sdf'``: the signed distance in [-1, 1] with a diverging colormap
-      (blue inside, red outside, white at the contour);
-    - ``'boundary'``: boundary pixels in yellow on the dimmed image.
+    Each task is drawn as its kind says (the task-kind table,
+    :mod:`featsel.models.segmentors.multitask.task_kinds`): masks as class
+    colours blended onto the image (class 1 red), signed distances with a
+    diverging colour map (blue inside, red outside, white at the contour),
+    boundaries in yellow on the dimmed image. The kind and number of
+    classes come from the metainfo the segmentor writes with
+    ``pred_<task>``; ``task_kinds`` names them for samples without
+    predictions.
 
     Args:
         name (str): Instance name. Defaults to 'visualizer'.
@@ -39,9 +40,10 @@ class MultiTaskSegVisualizer(Visualizer):
             Defaults to None.
         save_dir (str, optional): Root directory of the backends.
             Defaults to None.
-        task_kinds (dict[str, str], optional): Task name -> kind in
-            ``('mask', 'sdf', 'boundary')``; also fixes the panel order.
-            Defaults to ``dict(seg='mask', sdf='sdf', bnd='boundary')``.
+        task_kinds (dict, optional): Task name -> kind (``'mask'``) or
+            ``dict(kind=..., num_classes=...)``; these tasks come first in
+            the panel order. Defaults to None: the kinds the predictions
+            carry, in the sample's order.
         alpha (float): Opacity of the mask overlay. Defaults to 0.5.
     """
 
@@ -50,23 +52,48 @@ class MultiTaskSegVisualizer(Visualizer):
                  image: Optional[np.ndarray] = None,
                  vis_backends: Optional[List[dict]] = None,
                  save_dir: Optional[str] = None,
-                 task_kinds: Optional[Dict[str, str]] = None,
+                 task_kinds: Optional[Dict[str, Union[str, dict]]] = None,
                  alpha: float = 0.5) -> None:
         super().__init__(
             name=name,
             image=image,
             vis_backends=vis_backends,
             save_dir=save_dir)
-        task_kinds = dict(
-            seg='mask', sdf='sdf',
-            bnd='boundary') if task_kinds is None else dict(task_kinds)
-        for task, kind in task_kinds.items():
-            if kind not in TASK_KINDS:
-                raise ValueError(f'task_kinds["{task}"] = "{kind}" is not '
-                                 f'one of {TASK_KINDS}')
-        self.task_kinds = task_kinds
+        self.task_kinds: Dict[str, Tuple[str, int]] = {}
+        for task, cfg in (task_kinds or {}).items():
+            cfg = dict(kind=cfg) if isinstance(cfg, str) else dict(cfg)
+            kind = cfg.pop('kind', None)
+            if kind not in TASK_KINDS or set(cfg) - {'num_classes'}:
+                raise ValueError(
+                    f'task_kinds["{task}"] = {kind!r}{cfg or ""}: give a '
+                    f'kind of {sorted(TASK_KINDS)} or dict(kind=..., '
+                    'num_classes=...)')
+            self.task_kinds[task] = (kind, int(cfg.get('num_classes', 2)))
         self.alpha = alpha
-        self._cmap = matplotlib.colormaps['RdBu_r']
+
+    def check_model_tasks(self, model_tasks: Mapping) -> None:
+        """Fail before any drawing if ``task_kinds`` names a task the model
+        lacks or gives it another kind.
+
+        Args:
+            model_tasks (Mapping[str, TaskSpec]): ``model.tasks``.
+
+        Raises:
+            ConfigError: Naming ``visualizer.task_kinds.<task>``.
+        """
+        for task, (kind, num_classes) in self.task_kinds.items():
+            key = f'visualizer.task_kinds.{task}'
+            if task not in model_tasks:
+                raise ConfigError(
+                    f'{key} names a task the model lacks; model.tasks has '
+                    f'{sorted(model_tasks)} (predictions carry their kind, '
+                    'so task_kinds may stay unset)')
+            spec = model_tasks[task]
+            if (kind, num_classes) != (spec.kind, spec.num_classes):
+                raise ConfigError(
+                    f'{key} is {kind!r} with {num_classes} classes, but '
+                    f'model.tasks.{task} is {spec.kind!r} with '
+                    f'{spec.num_classes}')
 
     def add_datasample(self,
                        name: str,
@@ -133,12 +160,29 @@ class MultiTaskSegVisualizer(Visualizer):
                 rows.append(self._draw_row(image, data_sample, prefix, tasks))
         return np.concatenate(rows, axis=0) if rows else image
 
-    def _tasks(self, data_sample: BaseDataElement) -> List[str]:
-        """Tasks of ``task_kinds`` with a gt or pred field in the sample."""
-        tasks = [
-            t for t in self.task_kinds
+    def _tasks(self, data_sample: BaseDataElement
+               ) -> Dict[str, Tuple[TaskKind, int]]:
+        """Task -> (kind, num_classes) of the tasks to draw: ``task_kinds``
+        first, then every ``pred_<task>`` carrying its kind, in the order of
+        the sample's metainfo ``tasks`` (the model's), else by name."""
+        tasks = {
+            t: (TASK_KINDS[k], n)
+            for t, (k, n) in self.task_kinds.items()
             if f'gt_{t}' in data_sample or f'pred_{t}' in data_sample
-        ]
+        }
+        order = list(data_sample.metainfo.get('tasks', ()))
+        named = sorted(k[5:] for k in data_sample.keys()
+                       if k.startswith('pred_'))
+        for task in order + [t for t in named if t not in order]:
+            field = data_sample.get(f'pred_{task}')
+            kind = getattr(field, 'metainfo', {}).get('kind')
+            if task in tasks or not kind:
+                continue
+            if kind not in TASK_KINDS:
+                raise ValueError(f'pred_{task} carries the unknown kind '
+                                 f'{kind!r}; known: {sorted(TASK_KINDS)}')
+            tasks[task] = (TASK_KINDS[kind],
+                           int(field.metainfo.get('num_classes', 2)))
         if not tasks:
             fields = [
                 k for k in data_sample.keys()
@@ -146,45 +190,39 @@ class MultiTaskSegVisualizer(Visualizer):
             ]
             if fields:
                 raise ValueError(
-                    f'None of the fields {fields} belongs to a task in '
-                    f'task_kinds {self.task_kinds}; add the task names to '
-                    'task_kinds.')
+                    f'None of the fields {fields} carries its task kind and '
+                    f'none is in task_kinds {self.task_kinds}; name them in '
+                    'task_kinds=dict(<task>=<kind>).')
         return tasks
 
     def _draw_row(self, image: np.ndarray, data_sample: BaseDataElement,
-                  prefix: str, tasks: List[str]) -> np.ndarray:
+                  prefix: str, tasks: Dict[str, Tuple[TaskKind, int]]
+                  ) -> np.ndarray:
         """(H, (1 + T) * W, 3) panels of one row (``prefix`` 'gt'/'pred')."""
         panels = [draw_label(image.copy(), 'image' if prefix == 'gt' else '')]
-        for task in tasks:
+        for task, (kind, num_classes) in tasks.items():
             field = f'{prefix}_{task}'
             if field in data_sample:
-                panel = self._draw_task(image, _as_map(data_sample.get(field)),
-                                        self.task_kinds[task])
+                value = _resize(_as_map(data_sample.get(field)),
+                                image.shape[:2], kind.smooth)
+                panel = kind.draw(image, value, num_classes, self.alpha)
                 panels.append(draw_label(panel, f'{prefix} {task}'))
             else:
                 blank = np.full_like(image, _BLANK)
                 panels.append(draw_label(blank, f'no {field}'))
         return np.concatenate(panels, axis=1)
 
-    def _draw_task(self, image: np.ndarray, value: np.ndarray,
-                   kind: str) -> np.ndarray:
-        """(H, W, 3) uint8 panel of one (h, w) map resized to the image."""
-        h, w = image.shape[:2]
-        if kind == 'sdf':
-            value = cv2.resize(value.astype(np.float32), (w, h),
-                               interpolation=cv2.INTER_LINEAR)
-            rgba = self._cmap((np.clip(value, -1, 1) + 1) / 2)
-            return (rgba[..., :3] * 255).astype(np.uint8)
-        value = cv2.resize(value.astype(np.uint8), (w, h),
-                           interpolation=cv2.INTER_NEAREST).astype(bool)
-        if kind == 'mask':
-            panel = image.astype(np.float32)
-            panel[value] = ((1 - self.alpha) * panel[value] +
-                            self.alpha * _MASK_COLOUR)
-            return panel.astype(np.uint8)
-        panel = image // 2
-        panel[value] = _BOUNDARY_COLOUR
-        return panel
+
+def _resize(value: np.ndarray, size: Tuple[int, int],
+            smooth: bool) -> np.ndarray:
+    """(h, w) map -> (H, W): bilinear for continuous maps, nearest for
+    labels."""
+    h, w = size
+    if smooth:
+        return cv2.resize(value.astype(np.float32), (w, h),
+                          interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(value.astype(np.int32), (w, h),
+                      interpolation=cv2.INTER_NEAREST)
 
 
 def _as_map(pixel_data: BaseDataElement) -> np.ndarray:

@@ -226,11 +226,18 @@ def test_dataset_maps_category_ids_to_labels(shapes_root):
                       filter_cfg=dict(filter_empty_gt=True))) < len(dataset)
 
 
-def test_dataset_writes_the_set_on_first_use(tmp_path):
+def test_dataset_writes_the_set_on_first_use(tmp_path, monkeypatch):
+    small = dict(num_train=6, num_val=2, size=48)
+    monkeypatch.chdir(tmp_path)
+    # at the default root
+    assert len(_build('data/demo_shapes/', demo_cfg=small)) == 6
+    assert osp.isfile('data/demo_shapes/annotations/instances_val.json')
+    # elsewhere only when asked
     root = str(tmp_path / 'first_use')
-    dataset = _build(root, demo_cfg=dict(num_train=6, num_val=2, size=48))
-    assert len(dataset) == 6
-    assert osp.isfile(osp.join(root, 'annotations', 'instances_val.json'))
+    with pytest.raises(DataError, match='create_demo=True') as err:
+        _build(root, demo_cfg=small)
+    assert root in str(err.value) and not osp.exists(root)
+    assert len(_build(root, demo_cfg=small, create_demo=True)) == 6
     with pytest.raises(ConfigError, match='demo_cfg.sise'):
         _build(str(tmp_path / 'x'), demo_cfg=dict(sise=48))
 

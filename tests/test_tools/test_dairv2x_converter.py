@@ -134,19 +134,22 @@ def test_all_frames_in_train(dair_root):
     assert report['skipped_types'] == {'Animal': 1}
     assert report['degenerate'] == 2 and report['clipped'] == 1
     text = conv.format_report(report)
-    assert 'Animal 1' in text and 'images: 5 train, 0 val' in text
+    assert 'Animal 1' in text and 'images: 5 train, 0 val, 0 left out' in text
 
 
-def test_split_is_by_frame_and_deterministic(dair_root):
+def test_split_is_by_sequence_and_deterministic(dair_root):
     first = conv.convert_dairv2x(dair_root, val_ratio=0.5, seed=0)
     again = conv.convert_dairv2x(dair_root, val_ratio=0.5, seed=0)
     assert first == again
-    # round(3 * 0.5) = 2 vehicle frames and 1 of 2 infrastructure frames
-    assert first['report']['images'] == dict(train=2, val=3)
+    # every frame of a side has the same timestamp: one sequence per side,
+    # and a whole side goes to validation
     names = {split: {img['file_name'] for img in first[split]['images']}
              for split in ('train', 'val')}
     assert not names['train'] & names['val']
     assert len(names['train'] | names['val']) == 5
+    sides = {split: {n.split('/')[0] for n in names[split]}
+             for split in ('train', 'val')}
+    assert len(sides['val']) == 1 and not sides['train'] & sides['val']
     for split in ('train', 'val'):
         ids = {img['id'] for img in first[split]['images']}
         assert all(a['image_id'] in ids
@@ -159,6 +162,106 @@ def test_split_is_by_frame_and_deterministic(dair_root):
         dair_root, val_ratio=0.5, seed=seed)['val']['images']}
         for seed in range(6)]
     assert len({frozenset(s) for s in splits}) > 1
+
+
+def _sequence_tree(root):
+    """Two sides x 12 frames: vehicle frames in 3 batches, infrastructure
+    frames without batch_id at 2 s steps, each vehicle frame paired with
+    one infrastructure frame of the same moment."""
+    pairs = []
+    for side in ('vehicle-side', 'infrastructure-side'):
+        side_root = osp.join(root, side)
+        os.makedirs(osp.join(side_root, 'image'))
+        os.makedirs(osp.join(side_root, 'label', 'camera'))
+        info = []
+        for i in range(12):
+            frame = f'{i:06d}' if side == 'vehicle-side' else f'{100 + i:06d}'
+            with open(osp.join(side_root, 'label', 'camera',
+                               f'{frame}.json'), 'w') as f:
+                json.dump([_obj('Car', _box(1, 1, 9, 9))], f)
+            entry = {'image_path': f'image/{frame}.jpg', 'width': 32,
+                     'height': 24, 'image_timestamp': str(1000.0 + 2 * i),
+                     'label_camera_std_path': f'label/camera/{frame}.json'}
+            if side == 'vehicle-side':
+                entry['batch_id'] = str(i // 4)
+            info.append(entry)
+        with open(osp.join(side_root, 'data_info.json'), 'w') as f:
+            json.dump(info, f)
+    # vehicle frame i was recorded with infrastructure frame 100 + i
+    os.makedirs(osp.join(root, 'cooperative'))
+    for i in range(12):
+        pairs.append({'vehicle_image_path': f'vehicle-side/image/{i:06d}.jpg',
+                      'infrastructure_image_path':
+                      f'infrastructure-side/image/{100 + i:06d}.jpg'})
+    with open(osp.join(root, 'cooperative', 'data_info.json'), 'w') as f:
+        json.dump(pairs, f)
+    return root
+
+
+def _frames(out, split):
+    return {osp.splitext(osp.basename(img['file_name']))[0]
+            for img in out[split]['images']}
+
+
+def test_sequences_and_cooperative_pairs_stay_together(tmp_path):
+    root = _sequence_tree(str(tmp_path / 'coop'))
+    for seed in range(4):
+        out = conv.convert_dairv2x(root, val_ratio=0.3, seed=seed,
+                                   window_s=8)
+        train, val = _frames(out, 'train'), _frames(out, 'val')
+        assert len(train | val) == 24 and not train & val
+        assert val  # whole groups still reach the target share
+        for i in range(12):
+            # both views of one moment on the same side of the split
+            assert (f'{i:06d}' in val) == (f'{100 + i:06d}' in val)
+        for batch in range(3):
+            # a recorded sequence is never cut
+            inside = {f'{i:06d}' in val for i in range(4 * batch,
+                                                       4 * batch + 4)}
+            assert len(inside) == 1
+    # without pairs and batch ids, windows of 8 s hold 4 frames each
+    groups = conv.group_split(
+        {'infrastructure-side': json.load(open(osp.join(
+            root, 'infrastructure-side', 'data_info.json')))},
+        [], 0.25, 0, 8.0, {'infrastructure-side': 'info'})
+    val = sorted(f for (_, f), s in groups.items() if s == 'val')
+    assert len(val) == 4
+    first = int(val[0]) - 100
+    assert first % 4 == 0 and val == [f'{100 + first + k:06d}'
+                                      for k in range(4)]
+
+
+def test_official_split_file(tmp_path):
+    root = _sequence_tree(str(tmp_path / 'coop'))
+    split = {
+        'batch_split': {'train': ['0'], 'val': ['1'], 'test': ['2']},
+        'vehicle_split': {'train': ['000000', '000001'], 'val': ['000004'],
+                          'test': ['000008']},
+        'infrastructure_split': {'train': ['000100'], 'val': ['000104',
+                                                              '000105']},
+        'cooperative_split': {'train': ['000000'], 'val': ['000004']},
+    }
+    path = str(tmp_path / 'cooperative-split-data.json')
+    with open(path, 'w') as f:
+        json.dump(split, f)
+    out = conv.convert_dairv2x(root, split_file=path)
+    assert _frames(out, 'train') == {'000000', '000001', '000100'}
+    assert _frames(out, 'val') == {'000004', '000104', '000105'}
+    assert out['report']['left_out'] == 24 - 6
+    # a side without its own list follows the cooperative split and pairs
+    del split['infrastructure_split']
+    with open(path, 'w') as f:
+        json.dump(split, f)
+    out = conv.convert_dairv2x(root, split_file=path)
+    assert _frames(out, 'train') == {'000000', '000001', '000100'}
+    assert _frames(out, 'val') == {'000004', '000104'}
+    del split['cooperative_split']
+    with open(path, 'w') as f:
+        json.dump(split, f)
+    with pytest.raises(DataError, match='infrastructure_split'):
+        conv.convert_dairv2x(root, split_file=path)
+    with pytest.raises(DataError, match='nowhere.json does not exist'):
+        conv.convert_dairv2x(root, split_file=str(tmp_path / 'nowhere.json'))
 
 
 def test_class_subset_merge_and_one_side(dair_root):

@@ -53,11 +53,25 @@ def test_moe_and_pruning_rows(report):
                for r in report['pruning'])
 
 
+def test_latency_per_part_and_deployed(report):
+    for model in report['models'].values():
+        assert model['fused_blocks'] == 12  # 4 CSP layers x 3 RepVGG
+        for at in model['shapes'].values():
+            parts = at['part_latency_ms']
+            assert set(parts) == set(PARTS) | {'total'}
+            assert parts['backbone'] > 0 and parts['decoder'] > 0
+            assert at['latency_ms'] > 0 and at['fused_latency_ms'] > 0
+
+
 def test_markdown_has_every_table(report):
     md = report['markdown']
     for title in ('Whole models at 128x128', 'Whole models at 96x160',
+                  'Latency at 128x128 (batch 1, cpu)', 'fused RepVGG (ms)',
                   'MoE layers', 'Pruned encoder transformer'):
         assert title in md
+    assert '2 per multiply-add' in md
+    assert report['device'] == 'cpu'
+    assert '2 per multiply-add' in report['flops_convention']
 
 
 def test_missing_config_is_named(tmp_path):

@@ -43,7 +43,8 @@ def test_report_joins_metrics_and_costs(tmp_path):
     assert rows['dset_r18']['mAP@0.75'] == 0.56  # the test result wins
     assert rows['dset_r18']['fps'] == 2.0
     md = open(osp.join(out, 'report.md')).read()
-    assert 'dset_r18' in md and '60.8' in md
+    assert '| dset_r18 |' in md and '| 60.8 |' in md
+    assert '2 per multiply-add' in md
     assert osp.getsize(osp.join(out, 'report.png')) > 1000
 
 

@@ -3,6 +3,8 @@ import glob
 import json
 import os
 import os.path as osp
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -10,7 +12,7 @@ import sys
 import time
 
 from tests.conftest import REPO_ROOT
-from tests.tool_runner import run_tool, tiny_options
+from tests.tool_runner import det_tiny_options, run_tool, tiny_options
 
 
 def _train_cmd(work_dir, demo_root, max_iters, interval):
@@ -86,3 +88,52 @@ def test_two_process_cpu_training(demo_root, tmp_path):
     assert 'GPU number: 2' in log  # mmengine's name for the world size
     assert "backend='gloo'" in log
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
+
+
+def test_resume_in_a_copied_work_dir_uses_its_own_checkpoint(demo_root,
+                                                             tmp_path):
+    first = str(tmp_path / 'first')
+    run_tool(_train_cmd(first, demo_root, max_iters=2, interval=2)[1:])
+    copy = str(tmp_path / 'copy')
+    shutil.copytree(first, copy)
+    os.remove(osp.join(first, 'iter_2.pth'))  # the original is gone
+    stale = osp.join(copy, 'tmpk9x2.part')  # left by a kill -9 mid-write
+    open(stale, 'wb').close()
+    proc = run_tool(_train_cmd(copy, demo_root, max_iters=4,
+                               interval=2)[1:] + ['--resume'])
+    fit = re.search(re.escape(osp.join(copy, 'iter_2.pth')) +
+                    r'": (\d+) of (\d+) model weights fit', proc.stdout)
+    assert fit and fit.group(1) == fit.group(2)
+    assert 'resumed epoch: 0, iter: 2' in proc.stdout
+    assert not osp.exists(stale)
+    with open(osp.join(copy, 'last_checkpoint')) as f:
+        assert f.read().strip() == osp.join(copy, 'iter_4.pth')
+
+
+def _losses(work_dir):
+    """``{step: loss}`` of every run logged in a work dir."""
+    losses = {}
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                          'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                record = json.loads(line)
+                if 'loss' in record:
+                    losses[record['step']] = record['loss']
+    return losses
+
+
+def test_detector_resume_is_exact(demo_shapes_root, tmp_path):
+    """An RT-DETR run resumed from its epoch-1 checkpoint logs the same
+    epoch-2 losses, bit for bit, as the uninterrupted run (random flips,
+    shuffling and denoising noise draw from the restored random state)."""
+    whole = str(tmp_path / 'whole')
+    cmd = ['tools/train.py', 'configs/dset/rtdetr_r18.py', '--cfg-options',
+           *det_tiny_options(demo_shapes_root, 2)]
+    run_tool(cmd + ['--work-dir', whole])
+    resumed = str(tmp_path / 'resumed')
+    run_tool(cmd + ['--work-dir', resumed, '--resume',
+                    osp.join(whole, 'epoch_1.pth')])
+    expected, got = _losses(whole), _losses(resumed)
+    assert sorted(got) == [5, 6, 7, 8]  # 4 iterations per epoch
+    assert {step: expected[step] for step in got} == got

@@ -37,6 +37,7 @@ def test_train_then_test_writes_checkpoints_reports_and_pictures(
     with open(osp.join(work_dir, 'eval_results.json')) as f:
         report = json.load(f)
     assert 'seg/dice' in report['last_test']
+    assert report['last_test_checkpoint'] == osp.join(work_dir, 'iter_4.pth')
     assert len(report['history']) == 2  # training history kept
 
 

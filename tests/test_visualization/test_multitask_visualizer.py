@@ -4,11 +4,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmengine.evaluator import Evaluator
+from mmengine.runner import BaseLoop
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from scipy.ndimage import distance_transform_edt
 
 from featsel.engine.hooks.visualization_hook import MultiTaskVisualizationHook
+from featsel.evaluation import MultiTaskSegMetric
 from featsel.registry import HOOKS, VISUALIZERS
 from featsel.visualization import MultiTaskSegVisualizer
 
@@ -29,14 +32,23 @@ def _maps_by_task():
     return dict(seg=mask, sdf=sdf, bnd=bnd)
 
 
+KINDS = dict(seg='mask', sdf='sdf', bnd='boundary')
+
+
 def _sample(prefixes=('gt', 'pred'), tasks=('seg', 'sdf', 'bnd'),
             img_path='img.png'):
-    sample = SegDataSample(metainfo=dict(img_path=img_path))
+    """Ground truth and predictions; predictions carry their kind and the
+    sample the task order, as the segmentor writes them."""
+    sample = SegDataSample(metainfo=dict(img_path=img_path, tasks=tasks))
     for prefix in prefixes:
         for task, value in _maps_by_task().items():
             if task in tasks:
+                meta = dict(kind=KINDS[task],
+                            num_classes=2) if prefix == 'pred' else {}
                 data = torch.from_numpy(value[None])
-                sample.set_data({f'{prefix}_{task}': PixelData(data=data)})
+                sample.set_data({
+                    f'{prefix}_{task}': PixelData(data=data, metainfo=meta)
+                })
     return sample
 
 
@@ -81,7 +93,7 @@ def test_panel_contents():
 
 
 def test_rows_follow_draw_flags_and_fields():
-    vis = _visualizer('vis_flags')
+    vis = _visualizer('vis_flags', task_kinds=KINDS)
     assert vis.draw_panels(_image(), _sample(), draw_pred=False).shape == (
         H, 4 * W, 3)
     assert vis.draw_panels(_image(), _sample(prefixes=('gt', ))).shape == (
@@ -92,7 +104,8 @@ def test_rows_follow_draw_flags_and_fields():
 def test_missing_task_in_one_row_keeps_columns():
     sample = _sample(prefixes=('gt', ))
     sample.pred_seg = sample.gt_seg
-    drawn = _visualizer('vis_blank').draw_panels(_image(), sample)
+    drawn = _visualizer('vis_blank',
+                        task_kinds=KINDS).draw_panels(_image(), sample)
     assert drawn.shape == (2 * H, 4 * W, 3)
     # pred sdf and pred bnd are blank grey panels.
     assert (drawn[H + 20:, 2 * W:] == 96).all()
@@ -114,6 +127,45 @@ def test_bad_task_kinds_and_unknown_fields():
     sample.gt_lesion = PixelData(data=torch.zeros(1, H, W))
     with pytest.raises(ValueError, match='gt_lesion'):
         _visualizer('vis_unknown').draw_panels(_image(), sample)
+
+
+@pytest.mark.parametrize('order', [('bnd', 'sdf'), ('sdf', 'bnd')])
+def test_kinds_come_from_the_predictions_in_model_order(order):
+    sample = _sample(tasks=order)
+    drawn = _visualizer('vis_carried').draw_panels(_image(), sample)
+    assert drawn.shape == (2 * H, 3 * W, 3)
+    # the sdf panel (blue inside) sits where the model's order puts it
+    col = 1 + order.index('sdf')
+    sdf_panel = drawn[:H, col * W:(col + 1) * W]
+    assert sdf_panel[32, 40, 2] > sdf_panel[32, 40, 0] + 50
+
+
+def test_multiclass_mask_draws_one_colour_per_class():
+    labels = np.zeros((H, W), np.int64)
+    labels[10:30, 10:30], labels[40:60, 40:60] = 1, 2
+    sample = SegDataSample()
+    sample.pred_seg = PixelData(data=torch.from_numpy(labels[None]),
+                                metainfo=dict(kind='mask', num_classes=3))
+    panel = _visualizer('vis_classes').draw_panels(_image(), sample)[:, W:]
+    one, two, bg = panel[20, 20], panel[50, 50], panel[62, 5]
+    assert (bg == 128).all()
+    assert (one != 128).any() and (two != 128).any()
+    assert np.abs(one.astype(int) - two.astype(int)).sum() > 60
+
+
+def test_check_model_tasks_names_the_key():
+    from featsel.models.segmentors.multitask import TaskSpec
+    from featsel.utils import ConfigError
+    model_tasks = {n: TaskSpec(n, k, [dict(type='mmdet.L1Loss')])
+                   for n, k in KINDS.items() if n != 'bnd'}
+    _visualizer('vis_check_none').check_model_tasks(model_tasks)
+    vis = _visualizer('vis_check', task_kinds=KINDS)
+    with pytest.raises(ConfigError,
+                       match=r"task_kinds.bnd names a task the model lacks"):
+        vis.check_model_tasks(model_tasks)
+    vis = _visualizer('vis_check_kind', task_kinds=dict(sdf='mask'))
+    with pytest.raises(ConfigError, match=r"task_kinds.sdf is 'mask'"):
+        vis.check_model_tasks(model_tasks)
 
 
 def test_without_out_file_goes_to_backends(tmp_path):
@@ -185,3 +237,69 @@ def test_hook_val_draws_first_sample_every_interval(tmp_path):
     drawn = sorted(p.name for p in (tmp_path / 'backend').rglob('*.png'))
     # Batches 0 and 2 draw the first sample ('a') at runner.iter 7.
     assert drawn == ['val_a_7.png']
+
+
+class _Loop(BaseLoop):
+    """A built loop holding an evaluator, as train()/test() leave them."""
+
+    def __init__(self, runner, metric):
+        super().__init__(runner, dataloader=[])
+        self.evaluator = Evaluator([metric])
+
+    def run(self):
+        pass
+
+
+def _checked_runner(tasks, metric, where='_val_loop', vis=None):
+    from featsel.models.segmentors.multitask import TaskSpec
+    runner = SimpleNamespace(
+        model=SimpleNamespace(tasks={
+            n: TaskSpec(n, k, [dict(type='mmdet.L1Loss')])
+            for n, k in tasks.items()
+        }),
+        visualizer=vis or _visualizer(f'vis_runner_{len(tasks)}{where}'),
+        _val_loop=None, _test_loop=None)
+    setattr(runner, where, _Loop(runner, metric))
+    return runner
+
+
+@pytest.mark.parametrize('where', ['_val_loop', '_test_loop'])
+def test_before_run_rejects_evaluator_tasks_the_model_lacks(where):
+    from featsel.utils import ConfigError
+    hook = MultiTaskVisualizationHook()
+    kinds = dict(seg='mask', sdf='sdf')  # bnd removed from the model
+    hook.before_run(_checked_runner(kinds, MultiTaskSegMetric(), where))
+    key = where[1:-5] + '_evaluator'
+    with pytest.raises(ConfigError, match=rf'{key}.tasks names task "bnd"'):
+        hook.before_run(_checked_runner(
+            kinds, MultiTaskSegMetric(tasks=['seg', 'bnd']), where))
+
+
+def test_before_run_checks_the_visualizer_and_skips_other_models():
+    from featsel.utils import ConfigError
+    hook = MultiTaskVisualizationHook()
+    vis = _visualizer('vis_runner_kinds', task_kinds=dict(lesion='mask'))
+    with pytest.raises(ConfigError, match='task_kinds.lesion'):
+        hook.before_run(_checked_runner(KINDS, MultiTaskSegMetric(),
+                                        vis=vis))
+    detector = SimpleNamespace(model=torch.nn.Linear(1, 1))
+    hook.before_run(detector)  # no tasks: nothing to check
+
+
+@pytest.mark.parametrize('options, needles', [
+    (['val_evaluator.mask_task=mask'],
+     ['val_evaluator.mask_task names task "mask"', "['bnd', 'sdf', 'seg']"]),
+    (['model.tasks.bnd=None'], ['model.tasks.bnd is None', '_delete_']),
+])
+def test_train_stops_before_the_first_iteration(demo_root, tmp_path, options,
+                                                needles):
+    from tests.tool_runner import run_tool, tiny_options
+    proc = run_tool(['tools/train.py', 'configs/baseline_multitask.py',
+                     '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+                     *tiny_options(demo_root, max_iters=2, interval=2),
+                     *options], check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith('error')]
+    assert len(errors) == 1 and 'Traceback' not in proc.stderr
+    assert all(n in errors[0] for n in needles), errors[0]
+    assert 'Iter(train)' not in proc.stdout + proc.stderr

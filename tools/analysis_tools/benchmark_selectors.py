@@ -29,17 +29,19 @@ sys.path.insert(0, REPO_ROOT)
 import torch  # noqa: E402
 from mmengine.logging import MMLogger, print_log  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
-from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from featsel.utils.cli import run_cli  # noqa: E402
+from featsel.analysis.compare import (add_settings_args,  # noqa: E402
+                                      settings_from_args)
+from featsel.analysis.memory import MEMORY_NOTE, peak_memory_mib  # noqa: E402
+from featsel.analysis.models import (ModelSpec, build_model,  # noqa: E402
+                                     count_params)
+from featsel.analysis.table import Table, render, write_report  # noqa: E402
+from featsel.analysis.timing import (num_threads,  # noqa: E402
+                                     time_alternately)
 from featsel.models import build_expert  # noqa: E402
 from featsel.models.layers import (mix_experts_shared,  # noqa: E402
                                    mix_experts_shared_naive)
-from featsel.utils import dump_json_atomic  # noqa: E402
-from featsel.utils.benchmark import (MIB, ModelSpec,  # noqa: E402
-                                     add_timing_args, build_model,
-                                     count_params, format_table,
-                                     num_threads, time_alternately)
+from featsel.utils.cli import run_cli  # noqa: E402
 
 DEFAULT_OUT = osp.join('work_dirs', 'benchmark', 'selectors.json')
 #: The weak-prior experts of E3 (configs/e3_lre_prior.py).
@@ -59,18 +61,6 @@ MIX_PATHS = dict(fused=mix_experts_shared, naive=mix_experts_shared_naive)
 #: The outputs of the two mixing paths must agree to this (absolute).
 OUTPUT_TOL = 1e-5
 
-MEMORY_NOTES = {
-    'cuda': ('peak memory: torch.cuda.max_memory_allocated during one '
-             'forward + backward after warm-up, minus what was allocated '
-             'before it (inputs, parameters).'),
-    'cpu': ('peak memory: the largest total of live tensors during one '
-            'forward + backward after warm-up, above what was allocated '
-            'before it (inputs, parameters): the allocation and free '
-            'events of the CPU allocator recorded by torch.profiler '
-            '(profile_memory=True), summed in time order. It counts '
-            'tensors exactly, like the CUDA counter, and leaves out '
-            'allocator caching and library scratch buffers.'),
-}
 TIMING_NOTE = ('time: median of the timed forward + backward steps after '
                'warm-up; the cases of one comparison alternate step by step '
                '(A B A B ...) so a slow phase of the machine hits all.')
@@ -201,33 +191,8 @@ def selector_step(selector: nn.Module, tasks: Sequence[str],
 
 
 # ---------------------------------------------------------------------- #
-# Memory
+# Time and memory
 # ---------------------------------------------------------------------- #
-def peak_memory_mib(step: Step, device: str) -> float:
-    """Peak memory of one ``step`` above what was allocated before it (see
-    ``MEMORY_NOTES``). Warm the step up first."""
-    if device == 'cuda':
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        step()
-        torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / MIB
-    with profile(activities=[ProfilerActivity.CPU],
-                 profile_memory=True) as prof:
-        step()
-    # allocations (+) and frees (-) in time order; frees of tensors made
-    # before the profile started are not recorded
-    events = sorted((e.start_ns(), e.nbytes())
-                    for e in prof.profiler.kineto_results.events()
-                    if e.name() == '[memory]')
-    live = peak = 0
-    for _, nbytes in events:
-        live += nbytes
-        peak = max(peak, live)
-    return peak / MIB
-
-
 def time_and_memory(steps: Dict[str, Step], args) -> Dict[str, dict]:
     """Median ms (steps alternating) and peak MiB of every step."""
     times = time_alternately(steps, args.warmup, args.repeats, args.device)
@@ -291,7 +256,8 @@ def _ratio(a: float, b: float) -> str:
     return f'{a / b:.3f}' if b > 0 else 'n/a'
 
 
-def format_report(report: dict) -> str:
+def report_tables(report: dict) -> List[Table]:
+    """The two comparisons as tables, with the settings and methods."""
     s = report['settings']
     mixing = [[
         r['input'], r['gates'], f"{r['fused']['ms']:.1f}",
@@ -308,33 +274,34 @@ def format_report(report: dict) -> str:
         _ratio(r['mib'], dec['mib'])
     ] for r in report['selectors']]
     h, w = s['shape']
-    lines = [
-        'Expert mixing sum_k alpha_k * e_k(x), forward + backward; experts '
-        'DW 3x3, DW 3x3 dilation 2, DW 5x5, identity; each gate alpha '
-        f"{report['alpha_shape']}",
-        format_table([
-            'B x C x H x W', 'gates', 'fused ms', 'naive ms', 'f/n',
-            'fused MiB', 'naive MiB', 'f/n', 'max|dy|', 'grad rel'
-        ], mixing),
-        '',
-        'Selectors vs the per-task decoders they feed, forward + backward '
-        f"on the {s['baseline']} encoder's features of a "
-        f"{s['batch_size']}x3x{h}x{w} batch (selector regularisers "
-        'included)',
-        format_table(['module', 'params', 'ms', 'MiB', 'ms / decoders',
-                      'MiB / decoders'], selectors),
-        '',
-        f"{s['device']}, {s['threads']} threads, torch {s['torch']}; "
-        f"{s['warmup']} warm-up and {s['repeats']} timed steps per case.",
-        '- fused: mix_experts (1 gate) / mix_experts_shared (several gates '
-        'over the same experts, one pass); naive: one stack of the expert '
-        'outputs, shared by the gates; f/n = fused / naive.',
-        f'- max|dy| = max |fused - naive| of the outputs (checked <= '
-        f'{OUTPUT_TOL:g}); grad rel = max over x, the alphas and every '
-        f'weight and bias of max |fused - naive| / max |naive|.',
+    return [
+        Table(['B x C x H x W', 'gates', 'fused ms', 'naive ms', 'f/n',
+               'fused MiB', 'naive MiB', 'f/n', 'max|dy|', 'grad rel'],
+              mixing,
+              title='Expert mixing sum_k alpha_k * e_k(x), forward + '
+              'backward; experts DW 3x3, DW 3x3 dilation 2, DW 5x5, '
+              f"identity; each gate alpha {report['alpha_shape']}",
+              notes=[
+                  'fused: mix_experts (1 gate) / mix_experts_shared '
+                  '(several gates over the same experts, one pass); naive: '
+                  'one stack of the expert outputs, shared by the gates; '
+                  'f/n = fused / naive.',
+                  f'max|dy| = max |fused - naive| of the outputs (checked '
+                  f'<= {OUTPUT_TOL:g}); grad rel = max over x, the alphas '
+                  'and every weight and bias of max |fused - naive| / max '
+                  '|naive|.'
+              ]),
+        Table(['module', 'params', 'ms', 'MiB', 'ms / decoders',
+               'MiB / decoders'], selectors,
+              title='Selectors vs the per-task decoders they feed, forward '
+              f"+ backward on the {s['baseline']} encoder's features of a "
+              f"{s['batch_size']}x3x{h}x{w} batch (selector regularisers "
+              'included)',
+              notes=[f"{s['device']}, {s['threads']} threads, torch "
+                     f"{s['torch']}; {s['warmup']} warm-up and "
+                     f"{s['repeats']} timed steps per case.",
+                     TIMING_NOTE, MEMORY_NOTE]),
     ]
-    return '\n'.join(lines +
-                     [f'- {note}' for note in report['notes'].values()])
 
 
 # ---------------------------------------------------------------------- #
@@ -363,17 +330,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--baseline', default='configs/baseline_multitask.py',
                         help='config whose encoder gives the features and '
                         'whose decoders the selectors are compared with')
-    add_timing_args(parser, repeats=7,
-                    shape_help='image size of the selector comparison')
+    add_settings_args(parser, repeats=7,
+                      shape_help='image size of the selector comparison')
     parser.add_argument('--out', default=DEFAULT_OUT, help='JSON report')
     args = parser.parse_args(argv)
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda: no CUDA device is available')
+    settings_from_args(args)  # checks --device
     return args
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
     for path in [args.baseline, *args.selectors]:
         if not osp.isfile(path):
             raise FileNotFoundError(f'config file "{path}" does not exist')
@@ -386,11 +352,11 @@ def main() -> None:
         settings=dict(vars(args), threads=threads, torch=torch.__version__),
         alpha_shape=str(ALPHA_LAYOUTS[args.alpha]('B', 'K', 'C', 'H',
                                                    'W')).replace("'", ''),
-        notes=dict(timing=TIMING_NOTE, memory=MEMORY_NOTES[args.device]),
         mixing=mixing,
         selectors=selectors)
-    dump_json_atomic(report, args.out)
-    print(format_report(report))
+    tables = report_tables(report)
+    write_report(report, tables, args.out)
+    print(render(tables))
     print_log(f'report written to {args.out}', logger='current')
 
 

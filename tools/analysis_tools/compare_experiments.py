@@ -5,8 +5,8 @@ or ``... --configs CONFIG [CONFIG ...]``.
 Per experiment: the evaluation metrics of its work dir
 (``eval_results.json``: the Dice, IoU, SDF MAE and boundary F-score of
 every task) and its cost measured on synthetic batches with
-``featsel.utils.benchmark`` (parameters, FLOPs, train step time, inference
-time per megapixel). Written to ``--out-dir``: ``compare.md`` (Markdown
+``featsel.analysis`` (parameters, FLOPs, train step time, inference time
+per megapixel). Written to ``--out-dir``: ``compare.md`` (Markdown
 table), ``compare.csv`` and ``compare.png`` (one bar chart per column).
 """
 import argparse
@@ -16,7 +16,6 @@ import os
 import os.path as osp
 import sys
 from dataclasses import dataclass, field
-from statistics import median
 from typing import Dict, List, Optional, Sequence, Tuple
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -25,10 +24,15 @@ sys.path.insert(0, REPO_ROOT)
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.logging import MMLogger, print_log  # noqa: E402
 
-from featsel.utils.cli import run_cli  # noqa: E402
+from featsel.analysis.compare import (COSTS as ALL_COSTS,  # noqa: E402
+                                      Settings, add_settings_args,
+                                      cost_notes, cost_value, measure_models,
+                                      settings_from_args)
+from featsel.analysis.models import ModelSpec  # noqa: E402
+from featsel.analysis.table import Table, format_table  # noqa: E402
 from featsel.engine.hooks import read_eval_results  # noqa: E402
 from featsel.utils import ConfigError  # noqa: E402
-from featsel.utils import benchmark as bm  # noqa: E402
+from featsel.utils.cli import run_cli  # noqa: E402
 
 #: Metric key suffix -> (column label, better is higher); every task whose
 #: metrics carry the suffix gets a column, in this order.
@@ -38,14 +42,13 @@ METRICS = {
     'mae': ('MAE', False),
     'f_score': ('F-score', True),
 }
-#: Cost columns: key -> (label, unit).
+#: Cost columns: key -> (label, unit); the harness's costs but memory.
 COSTS = {
     'params': ('params', 'M'),
-    'flops': ('FLOPs', 'GMac'),
+    'flops': ('FLOPs', ALL_COSTS['flops'][1]),
     'train_step': ('train step', 'ms/batch'),
     'inference': ('inference', 'ms/MPix'),
 }
-_COST_SCALE = dict(params=1e-6, flops=1e-9)
 
 
 @dataclass
@@ -90,7 +93,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "('last_test'), or the test when there is one (auto)")
     parser.add_argument('--no-cost', action='store_true',
                         help='skip the parameter, FLOP and time measurement')
-    bm.add_timing_args(parser, shape_help='input size of the costs')
+    add_settings_args(parser, shape_help='input size of the costs')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of every config before measuring costs')
@@ -160,31 +163,19 @@ def metric_columns(experiments: Sequence[Experiment]) -> List[str]:
 # ---------------------------------------------------------------------- #
 # Costs
 # ---------------------------------------------------------------------- #
-def measure_costs(experiments: Sequence[Experiment],
-                  settings: bm.BenchmarkSettings,
-                  cfg_options: Optional[dict] = None) -> None:
-    """Fill ``costs`` of every experiment: parameters (M), FLOPs of one
-    image (GMac), median train step (ms per batch) and median ``predict``
-    step (ms per megapixel); the models take turns step by step."""
-    with bm.num_threads(settings.threads):
-        models = {
-            e.name: bm.build_model(bm.ModelSpec(e.config, cfg_options),
-                                   settings.device)
-            for e in experiments
-        }
-        for e in experiments:
-            model = models[e.name]
-            e.costs['params'] = bm.count_params(model)
-            e.costs['flops'] = bm.count_flops(model, settings.shape).total
-        times = bm.time_models(models, settings)
-    h, w = settings.shape
-    megapixels = settings.batch_size * h * w / 1e6
+def measure_costs(experiments: Sequence[Experiment], settings: Settings,
+                  cfg_options: Optional[dict] = None) -> List[str]:
+    """Fill ``costs`` of every experiment in the units of :data:`COSTS`:
+    parameters (M), FLOPs of one image (G), median train step (ms per
+    batch) and median ``predict`` step (ms per megapixel); the models take
+    turns step by step. Returns the notes of the measurement."""
+    values = measure_models(
+        {e.name: ModelSpec(e.config, cfg_options) for e in experiments},
+        settings, memory=False)
     for e in experiments:
-        e.costs['train_step'] = 1e3 * median(times['train'][e.name])
-        e.costs['inference'] = (1e3 * median(times['predict'][e.name]) /
-                                megapixels)
-        for key, scale in _COST_SCALE.items():
-            e.costs[key] *= scale
+        e.costs.update({key: cost_value(values[e.name], key)
+                        for key in COSTS})
+    return cost_notes(settings, values, memory=False)
 
 
 # ---------------------------------------------------------------------- #
@@ -232,10 +223,8 @@ def format_markdown(experiments: Sequence[Experiment],
     """Markdown table, the best value of each metric column in bold,
     followed by ``notes`` as a list."""
     cols = columns(experiments)
-    header = ['experiment'] + [h for _, h in cols] + ['metrics from']
-    lines = ['| ' + ' | '.join(header) + ' |',
-             '|' + '|'.join(['---'] + ['---:'] * len(cols) + ['---']) + '|']
     best = {k: _best(experiments, k) for k, _ in cols}
+    rows = []
     for e in experiments:
         cells = []
         for key, _ in cols:
@@ -243,11 +232,10 @@ def format_markdown(experiments: Sequence[Experiment],
             text = _cell(v, key)
             cells.append(f'**{text}**' if v is not None and v == best[key]
                          and len(experiments) > 1 else text)
-        lines.append('| ' + ' | '.join([e.name] + cells + [e.source]) +
-                     ' |')
-    lines.append('')
-    lines += [f'- {note}' for note in notes]
-    return '\n'.join(lines) + '\n'
+        rows.append([e.name] + cells + [e.source])
+    table = Table(['experiment'] + [h for _, h in cols] + ['metrics from'],
+                  rows, notes=list(notes))
+    return format_table(table, 'markdown') + '\n'
 
 
 def write_csv(experiments: Sequence[Experiment], path: str) -> None:
@@ -323,19 +311,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
              'signed distance): lower is better. Best metric values in '
              'bold.']
     if not args.no_cost:
-        settings = bm.BenchmarkSettings(
-            shape=tuple(args.shape), batch_size=args.batch_size,
-            warmup=args.warmup, repeats=args.repeats, device=args.device,
-            threads=args.threads)
-        measure_costs(experiments, settings, args.cfg_options)
-        h, w = settings.shape
-        notes += [
-            f'costs on synthetic {settings.batch_size}x3x{h}x{w} batches '
-            f'on {settings.device}; medians of {settings.repeats} steps '
-            f'after {settings.warmup} warm-up steps, models taking turns; '
-            'FLOPs of one image.',
-            bm.FLOPS_NOTE,
-        ]
+        notes += measure_costs(experiments, settings_from_args(args),
+                               args.cfg_options)
     paths = write_outputs(experiments, args.out_dir, notes)
     with open(paths['md']) as f:
         print(f.read())

@@ -21,11 +21,12 @@ sys.path.insert(0, REPO_ROOT)
 
 from mmengine.logging import print_log  # noqa: E402
 
-from featsel.utils.cli import run_cli  # noqa: E402
+from featsel.analysis.flops import FLOPS_CONVENTION  # noqa: E402
+from featsel.analysis.table import Table, format_table  # noqa: E402
 from featsel.engine.hooks import read_eval_results  # noqa: E402
 from featsel.utils import (ConfigError, dump_json_atomic,  # noqa: E402
                            write_bytes_atomic)
-from featsel.utils.benchmark import format_table  # noqa: E402
+from featsel.utils.cli import run_cli  # noqa: E402
 
 #: report column -> key of mmdet's CocoMetric
 METRICS = {
@@ -75,13 +76,15 @@ def _cell(value: Optional[float], digits: int) -> str:
 
 
 def format_markdown(rows: Sequence[dict], shape: str) -> str:
-    header = list(METRICS) + ['params (M)', f'GFLOPs ({shape})',
-                              f'FPS ({shape}, batch 1)', 'metrics from']
-    table = [[r['name']] + [_cell(r[c], 3) for c in METRICS] + [
+    header = ['run'] + list(METRICS) + [
+        'params (M)', f'GFLOPs ({shape})', f'FPS ({shape}, batch 1)',
+        'metrics from']
+    cells = [[r['name']] + [_cell(r[c], 3) for c in METRICS] + [
         _cell(r.get('params_m'), 2), _cell(r.get('gflops'), 1),
         _cell(r.get('fps'), 2), r['source']
     ] for r in rows]
-    return format_table(['run'] + header, table)
+    return format_table(Table(header, cells, notes=[FLOPS_CONVENTION]),
+                        'markdown')
 
 
 def plot(rows: Sequence[dict], shape: str, path: str) -> None:

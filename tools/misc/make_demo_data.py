@@ -1,5 +1,8 @@
 """Write the synthetic lesion segmentation demo set.
 
+``DemoLesionSegDataset`` (the S1 configs' data set) writes it on first use
+at its default root; this tool writes it anywhere, with other sizes.
+
 Example::
 
     python tools/misc/make_demo_data.py    # writes data/demo_lesions
@@ -7,23 +10,23 @@ Example::
 """
 import argparse
 import os.path as osp
-import shutil
 import sys
 from typing import List, Optional
 
 # Make ``featsel`` importable when the repository is not installed.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-from featsel.datasets.demo_lesions import make_demo_lesions  # noqa: E402
-
-_SUBDIRS = ('img_dir', 'ann_dir', 'splits')
+from featsel.datasets.demo_data import write_demo_set  # noqa: E402
+from featsel.datasets.demo_lesions import DEMO_LESIONS  # noqa: E402
+from featsel.utils.cli import run_cli  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Write the synthetic lesion segmentation demo set.')
     parser.add_argument(
-        '--out', default='data/demo_lesions', help='output directory')
+        '--out', default=DEMO_LESIONS.default_root.rstrip('/'),
+        help='output directory')
     parser.add_argument('--num-train', type=int, default=240)
     parser.add_argument('--num-val', type=int, default=60)
     parser.add_argument('--size', type=int, default=128, help='image side')
@@ -31,29 +34,27 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--force',
         action='store_true',
-        help='delete img_dir/, ann_dir/ and splits/ under --out and write '
-        'them again')
+        help='replace a demo set already under --out')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    if osp.isfile(osp.join(args.out, 'splits', 'train.txt')):
-        if not args.force:
-            print(f'{args.out} already holds a demo set; pass --force to '
-                  'write it again.')
-            return
-        for sub in _SUBDIRS:
-            shutil.rmtree(osp.join(args.out, sub), ignore_errors=True)
-    ids = make_demo_lesions(
+    if DEMO_LESIONS.present(args.out) and not args.force:
+        print(f'{args.out} already holds a demo set; pass --force to '
+              'write it again.')
+        return
+    write_demo_set(
+        DEMO_LESIONS,
         args.out,
+        overwrite=args.force,
         num_train=args.num_train,
         num_val=args.num_val,
         size=args.size,
         seed=args.seed)
-    print(f'\nwrote {len(ids["train"])} train and {len(ids["val"])} val '
-          f'images to {args.out}')
+    print(f'\nwrote {args.num_train} train and {args.num_val} val images to '
+          f'{args.out}')
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -2,8 +2,12 @@
 #   python tools/dataset_converters/dairv2x_to_coco.py \
 #       data/DAIR-V2X/cooperative-vehicle-infrastructure \
 #       --out-dir data/DAIR-V2X/cooperative-vehicle-infrastructure/annotations
-# (see docs/user_guides/detection_datasets.md). Training uses mosaic.
-dataset_type = 'CocoDataset'
+# (see docs/user_guides/detection_datasets.md). Training uses mosaic at the
+# test-time object scale; the experiment config switches to
+# `train_pipeline_stage2` (no mosaic) for the last epoch(s).
+# mmdet's CocoDataset whose missing or broken files fail at load time
+# with their name, and which reports the annotations it drops
+dataset_type = 'CheckedCocoDataset'
 data_root = 'data/DAIR-V2X/cooperative-vehicle-infrastructure/'
 classes = ('Car', 'Truck', 'Van', 'Bus', 'Pedestrian', 'Cyclist',
            'Tricyclist', 'Motorcyclist', 'Barrowlist', 'TrafficCone')
@@ -11,17 +15,39 @@ metainfo = dict(classes=classes)
 img_scale = (640, 640)
 backend_args = None
 
+# Every image is resized to fit img_scale with its aspect ratio kept, in
+# training and test alike. Mosaic puts four such images on a 2x canvas;
+# RandomAffine with border = -img_scale / 2 cuts an img_scale window out of
+# it (as mmdet's YOLOX configs do) at a random scale s in [0.75, 1.33], so
+# objects train at their test size: more objects fit into the window at
+# small s (their number goes as 1 / s^2), and over objects the mean scale
+# is ln(1.33 / 0.75) / (1 / 0.75 - 1 / 1.33) = 0.99. (A Resize to img_scale
+# after the 2x mosaic canvas would halve every object.)
 train_pipeline = [
     dict(type='Mosaic', img_scale=img_scale, pad_val=114.0),
-    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    dict(type='RandomAffine', scaling_ratio_range=(0.75, 1.33),
+         max_rotate_degree=0.0, max_shear_degree=0.0,
+         border=(-img_scale[0] // 2, -img_scale[1] // 2)),
     dict(type='PhotoMetricDistortion'),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(1, 1), keep_empty=True),
+    # a window without boxes stays a (background) sample: keep_empty=True
+    # would return None, and the mix dataset cannot refetch a window
+    dict(type='FilterAnnotations', min_gt_bbox_wh=(1, 1), keep_empty=False),
+    dict(type='PackDetInputs'),
+]
+# The last epoch(s) without strong augmentation (RT-DETR): the test-time
+# resize, flips only; run by mmdet's PipelineSwitchHook after the loading
+# steps of the inner dataset.
+train_pipeline_stage2 = [
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='FilterAnnotations', min_gt_bbox_wh=(1, 1), keep_empty=False),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=img_scale, keep_ratio=False),
+    dict(type='featsel.CheckedLoadImageFromFile',
+         backend_args=backend_args),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
@@ -42,7 +68,8 @@ train_dataloader = dict(
             data_prefix=dict(img=''),  # file names are relative to the root
             filter_cfg=dict(filter_empty_gt=False),
             pipeline=[
-                dict(type='LoadImageFromFile', backend_args=backend_args),
+                dict(type='featsel.CheckedLoadImageFromFile',
+                     backend_args=backend_args),
                 dict(type='LoadAnnotations', with_bbox=True),
             ],
             backend_args=backend_args),

@@ -1,11 +1,14 @@
-# Demo lesion set: make it with `python tools/misc/make_demo_data.py`.
-dataset_type = 'LesionSegDataset'
+# Demo lesion set, written under data/demo_lesions on first use (or by
+# `python tools/misc/make_demo_data.py`). For your own data in this layout
+# use dataset_type = 'LesionSegDataset' and your data_root; ann_file=''
+# lists every image of the folder. See docs/user_guides/datasets.md.
+dataset_type = 'DemoLesionSegDataset'
 data_root = 'data/demo_lesions/'
 tasks = dict(seg='gt_seg_map', sdf='gt_sdf_map', bnd='gt_boundary_map')
 
 train_pipeline = [
-    dict(type='mmcv.LoadImageFromFile'),
-    dict(type='mmseg.LoadAnnotations'),
+    dict(type='CheckedLoadImageFromFile'),
+    dict(type='CheckedLoadAnnotations'),
     dict(type='mmcv.RandomFlip', prob=0.5, direction=['horizontal',
                                                       'vertical']),
     dict(type='mmseg.PhotoMetricDistortion', brightness_delta=16,
@@ -16,8 +19,8 @@ train_pipeline = [
     dict(type='PackMultiTaskInputs', targets=tasks),
 ]
 test_pipeline = [
-    dict(type='mmcv.LoadImageFromFile'),
-    dict(type='mmseg.LoadAnnotations'),
+    dict(type='CheckedLoadImageFromFile'),
+    dict(type='CheckedLoadAnnotations'),
     dict(type='GenerateSDF', clip_distance=16.0),
     dict(type='GenerateBoundary', width=2),
     dict(type='PackMultiTaskInputs', targets=tasks),
@@ -46,6 +49,6 @@ val_dataloader = dict(
         ann_file='splits/val.txt',
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskSegMetric', mask_task='seg',
-                     sdf_task='sdf', boundary_task='bnd', boundary_tolerance=2)
+# scores every task of model.tasks by its kind; tasks=[...] scores a subset
+val_evaluator = dict(type='MultiTaskSegMetric', boundary_tolerance=2)
 test_evaluator = val_evaluator

@@ -1,5 +1,6 @@
 # Demo shapes detection set (COCO format, category ids 3/7/11/20), written
-# under data/demo_shapes on first use; see docs/user_guides/
+# under data/demo_shapes on first use (another data_root needs
+# create_demo=True in the dataset dicts); see docs/user_guides/
 # detection_datasets.md for COCO-format and DAIR-V2X data.
 dataset_type = 'DemoShapesCocoDataset'
 data_root = 'data/demo_shapes/'
@@ -7,14 +8,16 @@ img_scale = (256, 256)
 backend_args = None
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='featsel.CheckedLoadImageFromFile',
+         backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='Resize', scale=img_scale, keep_ratio=False),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='featsel.CheckedLoadImageFromFile',
+         backend_args=backend_args),
     dict(type='Resize', scale=img_scale, keep_ratio=False),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs',

@@ -1,6 +1,8 @@
 from .formatting import PackMultiTaskInputs
+from .loading import CheckedLoadAnnotations, CheckedLoadImageFromFile
 from .targets import GenerateBoundary, GenerateSDF, binary_mask
 
 __all__ = [
-    'GenerateBoundary', 'GenerateSDF', 'PackMultiTaskInputs', 'binary_mask'
+    'CheckedLoadAnnotations', 'CheckedLoadImageFromFile', 'GenerateBoundary',
+    'GenerateSDF', 'PackMultiTaskInputs', 'binary_mask'
 ]

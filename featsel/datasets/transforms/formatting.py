@@ -8,7 +8,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from featsel.registry import TRANSFORMS
-from featsel.utils import ConfigError
+from featsel.utils import ConfigError, DataError
 
 DEFAULT_TARGETS = dict(
     seg='gt_seg_map', sdf='gt_sdf_map', bnd='gt_boundary_map')
@@ -28,7 +28,10 @@ class PackMultiTaskInputs(BaseTransform):
     ``gt_<task>`` = ``PixelData(data=(1, H, W))``; floating maps are packed
     as ``torch.float32``, all others as ``torch.long``.
 
-    Required keys: ``img`` (H, W, 3) and every value of ``targets``.
+    Required keys: ``img`` (H, W, 3) and every value of ``targets``, each
+    (H, W) like the image (else a :class:`~featsel.utils.DataError` names
+    the image and the mask: a mask of another size would be cropped or
+    padded silently further on).
     Added keys: ``inputs`` uint8 tensor (3, H, W) and ``data_samples``
     (:obj:`SegDataSample`) with the fields above and ``meta_keys`` as
     metainfo.
@@ -61,9 +64,15 @@ class PackMultiTaskInputs(BaseTransform):
                                                                      1)))
         data_sample = SegDataSample()
         for task, key in self.targets.items():
-            data_sample.set_data(
-                {f'gt_{task}': PixelData(data=self._to_tensor(results, task,
-                                                              key))})
+            target = self._to_tensor(results, task, key)
+            if target.shape[-2:] != inputs.shape[-2:]:
+                raise DataError(
+                    f'{key} from "{results.get("seg_map_path")}" is '
+                    f'{tuple(target.shape[-2:])} but image '
+                    f'"{results.get("img_path")}" is '
+                    f'{tuple(inputs.shape[-2:])}; a mask must have the size '
+                    'of its image')
+            data_sample.set_data({f'gt_{task}': PixelData(data=target)})
         data_sample.set_metainfo(
             {k: results[k]
              for k in self.meta_keys if k in results})

@@ -1,8 +1,13 @@
-"""Dense targets derived from a binary mask: signed distance and boundary."""
+"""Dense targets derived from a binary mask: signed distance and boundary.
+
+The transforms are the pipeline's handles on the task-kind table
+(:mod:`featsel.models.segmentors.multitask.task_kinds`), which holds how
+each kind's target is made from the mask.
+"""
 import numpy as np
 from mmcv.transforms import BaseTransform
-from scipy.ndimage import distance_transform_edt
 
+from featsel.models.segmentors.multitask.task_kinds import get_task_kind
 from featsel.registry import TRANSFORMS
 from featsel.utils import DataError
 
@@ -36,7 +41,8 @@ def binary_mask(results: dict, key: str = 'gt_seg_map') -> np.ndarray:
 
 @TRANSFORMS.register_module()
 class GenerateSDF(BaseTransform):
-    """Clipped, normalised signed distance function of the binary mask.
+    """Clipped, normalised signed distance function of the binary mask
+    (the target of the ``'sdf'`` task kind).
 
     ``sdf = clip((edt(1 - m) - edt(m)) / clip_distance, -1, 1)``, where
     ``edt(x)`` is each non-zero pixel's Euclidean distance to the nearest
@@ -58,17 +64,8 @@ class GenerateSDF(BaseTransform):
         self.clip_distance = clip_distance
 
     def transform(self, results: dict) -> dict:
-        mask = binary_mask(results)
-        if not mask.any():
-            sdf = np.ones(mask.shape, np.float32)
-        elif mask.all():
-            sdf = -np.ones(mask.shape, np.float32)
-        else:
-            signed = distance_transform_edt(~mask) - distance_transform_edt(
-                mask)
-            sdf = np.clip(signed / self.clip_distance, -1,
-                          1).astype(np.float32)
-        results['gt_sdf_map'] = sdf
+        results['gt_sdf_map'] = get_task_kind('sdf').make_target(
+            binary_mask(results), clip_distance=self.clip_distance)
         return results
 
     def __repr__(self) -> str:
@@ -77,7 +74,8 @@ class GenerateSDF(BaseTransform):
 
 @TRANSFORMS.register_module()
 class GenerateBoundary(BaseTransform):
-    """Inner boundary band of the binary mask.
+    """Inner boundary band of the binary mask (the target of the
+    ``'boundary'`` task kind).
 
     A mask pixel is a boundary pixel when its Euclidean distance to the
     nearest background pixel is at most ``width``. Pixels outside the image
@@ -97,13 +95,8 @@ class GenerateBoundary(BaseTransform):
         self.width = width
 
     def transform(self, results: dict) -> dict:
-        mask = binary_mask(results)
-        if mask.all():
-            boundary = np.zeros(mask.shape, np.uint8)
-        else:
-            dist = distance_transform_edt(mask)
-            boundary = (mask & (dist <= self.width)).astype(np.uint8)
-        results['gt_boundary_map'] = boundary
+        results['gt_boundary_map'] = get_task_kind('boundary').make_target(
+            binary_mask(results), width=self.width)
         return results
 
     def __repr__(self) -> str:

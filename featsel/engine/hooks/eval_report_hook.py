@@ -19,7 +19,9 @@ class EvalReportHook(Hook):
     The file holds ``{"history": [{"epoch", "iter", "metrics"}, ...],
     "last": {...}}``. A resumed run reads the existing file and appends, and
     every write replaces the file atomically, so earlier results survive
-    crashes and resumes. Test results go to ``last_test``.
+    crashes and resumes. Test results go to ``last_test``, and the
+    checkpoint they were computed with (``load_from``, the checkpoint given
+    to ``tools/test.py``) to ``last_test_checkpoint``.
 
     Args:
         filename (str): File name inside the work dir.
@@ -62,6 +64,7 @@ class EvalReportHook(Hook):
             return
         report = self._read(runner)
         report['last_test'] = {k: float(v) for k, v in metrics.items()}
+        report['last_test_checkpoint'] = runner.cfg.get('load_from')
         dump_json_atomic(report, self._path(runner))
 
 

@@ -4,6 +4,8 @@ from typing import Optional, Sequence
 
 import mmcv
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import BaseLoop
 from mmengine.structures import BaseDataElement
 from mmengine.utils import mkdir_or_exist
 
@@ -14,6 +16,11 @@ from featsel.registry import HOOKS
 class MultiTaskVisualizationHook(Hook):
     """Draw ground truth and predictions with the runner's visualizer
     (e.g. :class:`featsel.visualization.MultiTaskSegVisualizer`).
+
+    - Before the run: the tasks the evaluators score and the visualizer
+      names are checked against ``model.tasks``, so a task the model lacks
+      stops the run with one :class:`~featsel.utils.ConfigError` instead of
+      a KeyError at the first validation.
 
     - Validation: every ``interval`` batches (batch 0 included) the first
       sample of the batch goes to the visual backends.
@@ -44,6 +51,12 @@ class MultiTaskVisualizationHook(Hook):
         self.wait_time = wait_time
         self.show_dir = show_dir
         self._test_index = 0
+
+    def before_run(self, runner) -> None:
+        """Check the task names before the first iteration: every task an
+        evaluator scores or the visualizer names must be one of the model's
+        (:func:`check_runner_tasks`)."""
+        check_runner_tasks(runner)
 
     def after_val_iter(self, runner, batch_idx: int, data_batch: dict,
                        outputs: Sequence[BaseDataElement]) -> None:
@@ -103,3 +116,35 @@ class MultiTaskVisualizationHook(Hook):
 def _stem(path: str) -> str:
     """File name without directory and suffix."""
     return osp.splitext(osp.basename(path))[0]
+
+
+def check_runner_tasks(runner) -> None:
+    """Check that the built evaluators and the visualizer name only tasks of
+    the model, with the model's kinds.
+
+    Runs at ``before_run``, after ``train()``, ``val()`` or ``test()`` built
+    their loops and before any iteration. Metrics and visualizers with a
+    ``check_model_tasks(model_tasks, ...)`` method are checked; models
+    without ``tasks`` are skipped.
+
+    Raises:
+        ConfigError: Naming the config key (``val_evaluator.tasks``,
+            ``visualizer.task_kinds.<task>``) and the model's tasks.
+    """
+    model = runner.model.module if is_model_wrapper(runner.model) \
+        else runner.model
+    model_tasks = getattr(model, 'tasks', None)
+    if not isinstance(model_tasks, dict):
+        return
+    # the loops built so far; reading runner.val_loop would build one
+    loops = dict(val_evaluator=getattr(runner, '_val_loop', None),
+                 test_evaluator=getattr(runner, '_test_loop', None))
+    for where, loop in loops.items():
+        evaluator = getattr(loop, 'evaluator', None)
+        if not isinstance(loop, BaseLoop) or evaluator is None:
+            continue
+        for metric in evaluator.metrics:
+            if hasattr(metric, 'check_model_tasks'):
+                metric.check_model_tasks(model_tasks, where)
+    if hasattr(runner.visualizer, 'check_model_tasks'):
+        runner.visualizer.check_model_tasks(model_tasks)

@@ -1,10 +1,11 @@
 """Depthwise experts for per-scale feature selection (SPEC S1, E2/E3)."""
 from typing import Optional
 
+import torch
 from torch import Tensor, nn
 
 from ...registry import EXPERTS
-from ..base import BaseExpert
+from ..base import BaseExpert, Example
 
 
 @EXPERTS.register_module()
@@ -20,6 +21,9 @@ class DWConvExpert(BaseExpert):
         dilation (int): Dilation. Defaults to 1.
         init_cfg (dict, optional): Initialisation config.
     """
+
+    example = Example(args=dict(channels=8, kernel_size=3, dilation=2),
+                      run=lambda m: m(torch.randn(2, 8, 6, 6)))
 
     def __init__(self,
                  channels: int,
@@ -45,6 +49,9 @@ class IdentityExpert(BaseExpert):
     Args:
         channels (int): Unused; accepted so every expert shares one signature.
     """
+
+    example = Example(args=dict(channels=8),
+                      run=lambda m: m(torch.randn(2, 8, 6, 6)))
 
     def __init__(self, channels: int) -> None:
         super().__init__()

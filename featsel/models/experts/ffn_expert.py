@@ -1,11 +1,12 @@
 """Two-layer feed-forward expert of token mixture-of-experts (SPEC S4)."""
 from typing import Optional
 
+import torch
 from mmcv.cnn import build_activation_layer
 from torch import Tensor, nn
 
 from ...registry import EXPERTS
-from ..base import BaseExpert
+from ..base import BaseExpert, Example
 
 
 @EXPERTS.register_module()
@@ -25,6 +26,9 @@ class FFNExpert(BaseExpert):
         dropout (float): Dropout after the activation. Defaults to 0.
         init_cfg (dict, optional): Initialisation config.
     """
+
+    example = Example(args=dict(embed_dims=16, hidden_dims=32),
+                      run=lambda m: m(torch.randn(10, 16)))
 
     def __init__(self,
                  embed_dims: int,

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ...registry import GATINGS
+from ..base import Example
 from .base_softmax_gating import SoftmaxGating
 
 
@@ -33,6 +34,9 @@ class MLPGating(SoftmaxGating):
         hidden_channels (int): MLP width ``h``. Defaults to 32.
         init_cfg (dict, optional): Initialisation config.
     """
+
+    example = Example(args=dict(num_experts=4, channels=8),
+                      run=lambda m: m(torch.randn(2, 8, 6, 6)))
 
     def __init__(self,
                  num_experts: int,
@@ -66,6 +70,10 @@ class TaskEmbeddingMLPGating(SoftmaxGating):
         hidden_channels (int): MLP width ``h``. Defaults to 32.
         init_cfg (dict, optional): Initialisation config.
     """
+
+    example = Example(
+        args=dict(num_experts=4, channels=8, tasks=['seg', 'sdf']),
+        run=lambda m: m(torch.randn(2, 8, 6, 6), task='sdf'))
 
     task_conditioned = True
 

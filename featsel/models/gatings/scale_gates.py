@@ -1,9 +1,11 @@
 """Gates over the scales of a concatenated multi-scale map (SPEC S1, E6)."""
 from typing import Optional
 
+import torch
 from torch import Tensor, nn
 
 from ...registry import GATINGS
+from ..base import Example
 from .base_softmax_gating import SoftmaxGating
 
 
@@ -22,6 +24,9 @@ class ChannelDWScaleGate(SoftmaxGating):
         kernel_size (int): Depthwise kernel size. Defaults to 3.
         init_cfg (dict, optional): Initialisation config.
     """
+
+    example = Example(args=dict(num_experts=3, channels=4),
+                      run=lambda m: m(torch.randn(2, 12, 6, 6)))
 
     def __init__(self,
                  num_experts: int,
@@ -55,6 +60,10 @@ class PixelScaleGate(SoftmaxGating):
         hidden_channels (int): MLP width. Defaults to 64.
         init_cfg (dict, optional): Initialisation config.
     """
+
+    example = Example(args=dict(num_experts=3, channels=4,
+                                hidden_channels=8),
+                      run=lambda m: m(torch.randn(2, 12, 6, 6)))
 
     def __init__(self,
                  num_experts: int,

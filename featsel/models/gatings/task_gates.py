@@ -1,9 +1,11 @@
 """Gates over K experts computed from one scale's features."""
 from typing import Optional
 
+import torch
 from torch import Tensor, nn
 
 from ...registry import GATINGS
+from ..base import Example
 from .base_softmax_gating import SoftmaxGating
 
 
@@ -16,6 +18,9 @@ class ConvGating(SoftmaxGating):
         channels (int): Input channels ``C``.
         init_cfg (dict, optional): Initialisation config.
     """
+
+    example = Example(args=dict(num_experts=4, channels=8),
+                      run=lambda m: m(torch.randn(2, 8, 6, 6)))
 
     def __init__(self,
                  num_experts: int,

@@ -12,8 +12,17 @@ each expert's output where the gate needs its gradient.
 several gates (one per task) in one pass: each expert runs once forward,
 once again in backward, and its convolution backward runs once for all the
 gates together, instead of once per gate.
+
+:func:`expert_gram` gives the Gram matrix ``<e_k(x), e_k'(x)>`` of the same
+experts per sample (for the expert orthogonality loss) with
+:class:`FusedExpertGram`, again without a stack.
+
+Under autocast both run in autocast's dtype (the dtype the experts'
+convolutions would get), with every input cast to it before the fused
+function and autocast off inside, as ``torch.amp.custom_fwd(cast_inputs=)``
+does: the backward's convolutions then see one dtype.
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -99,6 +108,58 @@ def _run_expert(x: Tensor, spec: _Spec, params: Sequence[Optional[Tensor]],
                                 dilation, x.shape[1])
 
 
+def _expert_backward(grad: Tensor, x: Tensor, spec: _Spec,
+                     params: Sequence[Optional[Tensor]], i: Optional[int],
+                     need_x: bool, need_w: bool, need_b: bool
+                     ) -> Tuple[Optional[Tensor], Optional[Tensor],
+                                Optional[Tensor]]:
+    """``(dx, dW, db)`` of one expert for the output gradient ``grad``;
+    None where not needed (and for the identity's absent kernel)."""
+    if i is None:  # identity
+        return (grad if need_x else None), None, None
+    weight, bias = params[i], params[i + 1]
+    mask = [need_x, need_w, bias is not None and need_b]
+    if not any(mask):
+        return None, None, None
+    padding, dilation = spec
+    return tuple(torch.ops.aten.convolution_backward(
+        grad, x, weight, None if bias is None else list(bias.shape), [1, 1],
+        list(padding), list(dilation), False, [0, 0], x.shape[1], mask))
+
+
+def _autocast_dtype(device_type: str) -> Optional[torch.dtype]:
+    """The dtype autocast gives convolutions on ``device_type``; None when
+    autocast is off there."""
+    if hasattr(torch, 'get_autocast_dtype'):  # torch >= 2.4
+        on = torch.is_autocast_enabled(device_type)
+        return torch.get_autocast_dtype(device_type) if on else None
+    if device_type == 'cpu':
+        on = torch.is_autocast_cpu_enabled()
+        return torch.get_autocast_cpu_dtype() if on else None
+    return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled(
+    ) else None
+
+
+def _apply(function: Callable, x: Tensor, *args):
+    """``function.apply(x, *args)``, autocast-safe.
+
+    Under autocast every floating-point tensor argument is cast to
+    autocast's dtype (a differentiable cast, so fp32 parameters get fp32
+    gradients) and the function runs with autocast off: forward and the
+    hand-written backward see one dtype.
+    """
+    dtype = _autocast_dtype(x.device.type)
+    if dtype is None:
+        return function.apply(x, *args)
+
+    def cast(t):
+        is_float = isinstance(t, Tensor) and t.is_floating_point()
+        return t.to(dtype) if is_float else t
+
+    with torch.autocast(x.device.type, enabled=False):
+        return function.apply(cast(x), *(cast(a) for a in args))
+
+
 class FusedDWMixture(torch.autograd.Function):
     """``y_n = sum_k alpha_{n,k} * e_k(x)`` for N gates over depthwise-conv
     and identity experts.
@@ -163,25 +224,14 @@ class FusedDWMixture(torch.autograd.Function):
                 grad_k = a_k * g if grad_k is None else grad_k.addcmul_(
                     a_k, g)
             del e_k
-            grad_k = grad_k.to(x.dtype)
-            if i is None:  # identity
-                if need_x:
-                    grad_x.add_(grad_k)
-                continue
-            weight, bias = params[i], params[i + 1]
-            mask = [need_x, need_params[i],
-                    bias is not None and need_params[i + 1]]
-            if not any(mask):
-                continue
-            padding, dilation = spec
-            gx, gw, gb = torch.ops.aten.convolution_backward(
-                grad_k, x, weight,
-                None if bias is None else list(bias.shape), [1, 1],
-                list(padding), list(dilation), False, [0, 0], x.shape[1],
-                mask)
-            if need_x:
+            gx, gw, gb = _expert_backward(
+                grad_k.to(x.dtype), x, spec, params, i, need_x,
+                i is not None and need_params[i],
+                i is not None and need_params[i + 1])
+            if gx is not None:
                 grad_x.add_(gx)
-            grad_params[i], grad_params[i + 1] = gw, gb
+            if i is not None:
+                grad_params[i], grad_params[i + 1] = gw, gb
         grads_alpha = [torch.stack(g, 1) if g else None for g in grad_alpha]
         return (grad_x, None, None, *grads_alpha, *grad_params)
 
@@ -238,8 +288,8 @@ def mix_experts_shared(x: Tensor, alphas: Sequence[Tensor],
     specs, params = _fused_specs(experts)
     if specs is None or not specs or not alphas5:
         return mix_experts_shared_naive(x, alphas, experts)
-    return list(FusedDWMixture.apply(x, specs, len(alphas5), *alphas5,
-                                     *params))
+    return list(_apply(FusedDWMixture, x, specs, len(alphas5), *alphas5,
+                       *params))
 
 
 def mix_experts(x: Tensor, alpha: Tensor, experts: nn.ModuleList) -> Tensor:
@@ -261,3 +311,112 @@ def mix_experts(x: Tensor, alpha: Tensor, experts: nn.ModuleList) -> Tensor:
         Tensor: (B, C, H, W), equal to :func:`mix_experts_naive`.
     """
     return mix_experts_shared(x, [alpha], experts)[0]
+
+
+def _dot(u: Tensor, v: Tensor, dtype: torch.dtype) -> Tensor:
+    """Per-sample inner product of (B, ...) tensors, in ``dtype``: (B, )."""
+    return torch.linalg.vecdot(u.flatten(1).to(dtype), v.flatten(1).to(dtype))
+
+
+class FusedExpertGram(torch.autograd.Function):
+    """Per-sample Gram matrix of the expert outputs,
+    ``G_{b,k,k'} = <e_k(x)_b, e_k'(x)_b>`` over ``C*H*W``, for depthwise-conv
+    and identity experts, without a ``(B, K, C, H, W)`` stack.
+
+    Forward runs the experts pair by pair (``K(K+1)/2`` runs, at most two
+    outputs alive). With ``g = dL/dG`` and ``M = g + g^T``, backward forms
+    ``z_k = sum_k' M_{k,k'} * e_k'(x)`` expert by expert (``K^2`` runs) and
+    back-propagates ``z_k`` through expert ``k`` (one convolution backward
+    per expert). Saved: ``x`` and the kernels. ``G`` is accumulated in
+    float32 (float64 for float64 inputs). First-order gradients only.
+
+    Call it through :func:`expert_gram`. ``apply(x, specs, *params)`` takes
+    the same specs and parameters as :class:`FusedDWMixture`.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, specs: Tuple[_Spec, ...],
+                *params: Optional[Tensor]) -> Tensor:
+        acc = torch.promote_types(x.dtype, torch.float32)
+        k = len(specs)
+        indices = _param_indices(specs)
+        gram = x.new_zeros(x.shape[0], k, k, dtype=acc)
+        for a in range(k):
+            e_a = _run_expert(x, specs[a], params, indices[a])
+            gram[:, a, a] = _dot(e_a, e_a, acc)
+            for c in range(a + 1, k):
+                dot = _dot(e_a, _run_expert(x, specs[c], params, indices[c]),
+                           acc)
+                gram[:, a, c] = gram[:, c, a] = dot
+        ctx.specs = specs
+        ctx.save_for_backward(x, *params)
+        return gram
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_gram: Tensor):
+        x, *params = ctx.saved_tensors
+        specs = ctx.specs
+        indices = _param_indices(specs)
+        need_x = ctx.needs_input_grad[0]
+        need_params = ctx.needs_input_grad[2:]
+        weights = grad_gram + grad_gram.transpose(1, 2)  # M, (B, K, K)
+        grad_x = torch.zeros_like(x) if need_x else None
+        grad_params: List[Optional[Tensor]] = [None] * len(params)
+        for a, (spec, i) in enumerate(zip(specs, indices)):
+            if not (need_x or (i is not None and any(need_params[i:i + 2]))):
+                continue
+            z = None  # z_a, in the Gram's dtype
+            for c, (spec_c, i_c) in enumerate(zip(specs, indices)):
+                m = weights[:, a, c].view(-1, 1, 1, 1)
+                e_c = _run_expert(x, spec_c, params, i_c)
+                z = m * e_c if z is None else z.addcmul_(m, e_c)
+            gx, gw, gb = _expert_backward(
+                z.to(x.dtype), x, spec, params, i, need_x,
+                i is not None and need_params[i],
+                i is not None and need_params[i + 1])
+            if gx is not None:
+                grad_x.add_(gx)
+            if i is not None:
+                grad_params[i], grad_params[i + 1] = gw, gb
+        return (grad_x, None, *grad_params)
+
+
+def expert_gram_naive(expert_outputs: Tensor) -> Tensor:
+    """Per-sample Gram matrix of a stack of expert outputs.
+
+    Args:
+        expert_outputs (Tensor): (B, K, ...).
+
+    Returns:
+        Tensor: (B, K, K) in float32 (float64 for float64 inputs).
+    """
+    b, k = expert_outputs.shape[:2]
+    acc = torch.promote_types(expert_outputs.dtype, torch.float32)
+    flat = expert_outputs.reshape(b, k, -1).to(acc)
+    return flat @ flat.transpose(1, 2)
+
+
+def expert_gram(x: Tensor, experts: nn.ModuleList) -> Tensor:
+    """``G_{b,k,k'} = <e_k(x)_b, e_k'(x)_b>``, the inner products of the
+    expert outputs of each sample over ``C*H*W``.
+
+    With :class:`~featsel.models.experts.DWConvExpert` and
+    :class:`~featsel.models.experts.IdentityExpert` experts only,
+    :class:`FusedExpertGram` computes it without keeping a
+    (B, K, C, H, W) stack (the experts run again instead); other experts
+    go through :func:`expert_gram_naive` on the stack.
+
+    Args:
+        x (Tensor): (B, C, H, W).
+        experts (nn.ModuleList): K experts.
+
+    Returns:
+        Tensor: (B, K, K), symmetric, in float32 (float64 for float64 x).
+    """
+    if x.dim() != 4:
+        raise ValueError(f'x must be (B, C, H, W), got {tuple(x.shape)}')
+    specs, params = _fused_specs(experts)
+    if not specs:
+        return expert_gram_naive(torch.stack([e(x) for e in experts], 1))
+    return _apply(FusedExpertGram, x, specs, *params)

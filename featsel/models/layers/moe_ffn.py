@@ -8,20 +8,21 @@ mmengine's root ``MODELS`` so that ``dict(type='MoEFFN', ...)`` builds
 unprefixed under the ``mmdet``, ``mmseg`` and ``featsel`` default scopes.
 """
 import copy
-from typing import Dict, Optional
+from contextlib import contextmanager
+from typing import Dict, Iterator, Optional
 
 import torch
-from mmengine.model import BaseModule
-from mmengine.registry import MODELS as MMENGINE_MODELS
 from torch import Tensor, nn
 
+from ...registry import LAYERS
+from ..base import BaseLayer, Example, UsageRecord
 from ..builder import build_expert, build_router
 from ..losses.moe_losses import router_z_loss, switch_balance_loss
 from ..routers.topk_router import Routing
 
 
-@MMENGINE_MODELS.register_module()
-class MoEFFN(BaseModule):
+@LAYERS.register_module()
+class MoEFFN(BaseLayer):
     r"""Token mixture of experts: each token runs through its top-k experts.
 
     .. math::
@@ -48,6 +49,13 @@ class MoEFFN(BaseModule):
     :func:`~featsel.models.losses.router_z_loss`. :meth:`aux_losses` returns
     them weighted, ready to add to the model's loss dict.
 
+    **Tokens left out of the statistics.** While :attr:`ignore_mask` is set
+    (see :func:`moe_ignore_tokens`), the tokens where it is True still run
+    through their experts but count neither in the load nor in the balance
+    and z losses: a detector's denoising queries and the padding of a
+    batch do not exist at inference, so routing them must not be rewarded
+    or penalised.
+
     Args:
         embed_dims (int): Token width ``d``.
         num_experts (int): Number of experts ``E``. Defaults to 4.
@@ -67,6 +75,12 @@ class MoEFFN(BaseModule):
             of :meth:`aux_losses`. Defaults to 0.
         init_cfg (dict, optional): Initialisation config.
     """
+
+    example = Example(
+        args=dict(embed_dims=16, num_experts=4, top_k=2,
+                  expert=dict(type='FFNExpert', hidden_dims=32),
+                  router=dict(type='TopKRouter')),
+        run=lambda m: m(torch.randn(2, 5, 16)))
 
     def __init__(self,
                  embed_dims: int,
@@ -113,6 +127,9 @@ class MoEFFN(BaseModule):
         self.last_expert_load: Optional[Tensor] = None
         self.last_balance_loss: Optional[Tensor] = None
         self.last_z_loss: Optional[Tensor] = None
+        #: bool, broadcastable to the tokens' shape ``x.shape[:-1]``: True
+        #: at tokens left out of the statistics; None counts every token
+        self.ignore_mask: Optional[Tensor] = None
 
     def forward(self, x: Tensor, identity: Optional[Tensor] = None) -> Tensor:
         """Route every token of ``x`` to its experts and mix their outputs.
@@ -130,18 +147,26 @@ class MoEFFN(BaseModule):
                              f'{tuple(x.shape)}')
         tokens = x.reshape(-1, self.embed_dims)
         routing = self.router(tokens)
-        out = self._dispatch(tokens, routing).view(x.shape)
+        counted = None
+        if self.ignore_mask is not None:
+            counted = ~self.ignore_mask.expand(x.shape[:-1]).reshape(-1)
+        out = self._dispatch(tokens, routing, counted).view(x.shape)
         out = self.dropout_layer(out)
         if not self.add_identity:
             return out
         return (x if identity is None else identity) + out
 
-    def _dispatch(self, tokens: Tensor, routing: Routing) -> Tensor:
+    def _dispatch(self,
+                  tokens: Tensor,
+                  routing: Routing,
+                  counted: Optional[Tensor] = None) -> Tensor:
         """``sum_{i in T(n)} w_{n i} e_i(x_n)`` for every token ``n``.
 
         Args:
             tokens (Tensor): (N, d).
             routing (Routing): indices and weights of shape (N, k).
+            counted (Tensor, optional): (N,) bool, the tokens that count in
+                the statistics; None: all.
 
         Returns:
             Tensor: (N, d), in the experts' output dtype.
@@ -149,7 +174,7 @@ class MoEFFN(BaseModule):
         num_tokens, k = routing.indices.shape
         flat = routing.indices.reshape(-1)  # pair p = token p // k, slot p % k
         counts = torch.bincount(flat, minlength=self.num_experts)
-        self._record(routing, counts)
+        self._record(routing, counts, counted)
         # The one host sync of the layer: the group sizes decide which
         # experts run and where the sorted pairs are split.
         sizes = counts.tolist()
@@ -170,8 +195,16 @@ class MoEFFN(BaseModule):
             out = tokens.new_zeros(num_tokens, self.embed_dims)
         return out
 
-    def _record(self, routing: Routing, counts: Tensor) -> None:
-        """Keep the load and the unweighted auxiliary losses of this call."""
+    def _record(self,
+                routing: Routing,
+                counts: Tensor,
+                counted: Optional[Tensor] = None) -> None:
+        """Keep the load and the unweighted auxiliary losses of this call,
+        over the ``counted`` tokens only when given."""
+        if counted is not None:
+            routing = Routing(*(field[counted] for field in routing))
+            counts = torch.bincount(routing.indices.reshape(-1),
+                                    minlength=self.num_experts)
         slots = max(routing.indices.numel(), 1)
         self.last_expert_load = (counts.float() / slots).detach()
         self.last_balance_loss = switch_balance_loss(
@@ -194,10 +227,48 @@ class MoEFFN(BaseModule):
             losses['loss_router_z'] = self.z_loss_weight * self.last_z_loss
         return losses
 
+    def records(self) -> Dict[str, UsageRecord]:
+        """``'expert_load'``: the expert shares of the last forward
+        (:attr:`last_expert_load`); empty before the first forward."""
+        if self.last_expert_load is None:
+            return {}
+        return {'expert_load': UsageRecord(self.last_expert_load,
+                                           self.top_k)}
+
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, num_experts='
                 f'{self.num_experts}, top_k={self.top_k}, '
                 f'add_identity={self.add_identity}')
+
+
+@contextmanager
+def moe_ignore_tokens(module: nn.Module,
+                      mask: Optional[Tensor]) -> Iterator[None]:
+    """Leave the tokens where ``mask`` is True out of the statistics of
+    every :class:`MoEFFN` inside ``module`` for the duration of the block.
+
+    mmdet's transformer layers call ``self.ffn(x)`` with no other argument,
+    so the mask reaches the MoE layers as their :attr:`MoEFFN.ignore_mask`
+    and is cleared on exit (also on error).
+
+    Args:
+        module (nn.Module): A model part holding MoE layers (or none).
+        mask (Tensor, optional): bool, broadcastable to the tokens' shape
+            of every layer's input without the channels, e.g. ``(B, Q)``;
+            None counts every token.
+
+    Example:
+        >>> with moe_ignore_tokens(decoder, is_denoising_query):
+        ...     out = decoder(query)
+    """
+    layers = [m for m in module.modules() if isinstance(m, MoEFFN)]
+    for layer in layers:
+        layer.ignore_mask = mask
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.ignore_mask = None
 
 
 def _check_agrees(module: nn.Module, **expected) -> None:

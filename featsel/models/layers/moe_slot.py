@@ -2,8 +2,9 @@
 import copy
 from typing import Optional
 
-from mmengine.registry import MODELS
 from torch import nn
+
+from ...registry import LAYERS
 
 
 def replace_ffn(layer: nn.Module, moe_cfg: Optional[dict]) -> nn.Module:
@@ -26,5 +27,5 @@ def replace_ffn(layer: nn.Module, moe_cfg: Optional[dict]) -> nn.Module:
         return layer
     cfg = copy.deepcopy(dict(moe_cfg))
     cfg.setdefault('embed_dims', layer.embed_dims)
-    layer.ffn = MODELS.build(cfg)
+    layer.ffn = LAYERS.build(cfg)
     return layer

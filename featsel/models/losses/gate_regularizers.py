@@ -8,14 +8,19 @@ at its ideal point.
 * :class:`GateBalanceLoss` -- ``log K - H(mean alpha)``; minimising it spreads
   the batch-level use over all experts (0 at uniform use).
 * :class:`ScaleSmoothnessLoss` -- mean squared difference of the weights of
-  neighbouring experts along dim 1, for gates over ordered scales.
+  neighbouring experts along dim 1, for gates over ordered scales
+  (minimised by the uniform gate: it works against the sharpness term).
+* :class:`SpatialSmoothnessLoss` -- total variation of the gate maps over
+  the image plane; minimising it makes neighbouring pixels choose alike
+  (0 for a constant map, one-hot or not: it agrees with the sharpness term).
 """
 import math
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ...registry import MODELS
+from ...registry import LOSSES
+from ..base import BaseLoss, Example
 
 _EPS = 1e-12
 
@@ -25,7 +30,7 @@ def entropy(p: Tensor, dim: int = 1) -> Tensor:
     return -(p * p.clamp_min(_EPS).log()).sum(dim)
 
 
-class _GateLoss(nn.Module):
+class _GateLoss(BaseLoss):
     """Common arguments of the gate regularisers.
 
     Args:
@@ -47,9 +52,13 @@ class _GateLoss(nn.Module):
         raise NotImplementedError
 
 
-@MODELS.register_module()
+@LOSSES.register_module()
 class GateSharpnessLoss(_GateLoss):
     """``mean_positions H(alpha)``: low when each position picks one expert."""
+
+    example = Example(
+        args=dict(loss_weight=0.1),
+        run=lambda m: m(torch.randn(2, 4, 6, 6).softmax(dim=1)))
 
     def __init__(self, loss_weight: float = 1.0,
                  loss_name: str = 'loss_gate_sharpness') -> None:
@@ -59,9 +68,13 @@ class GateSharpnessLoss(_GateLoss):
         return entropy(alpha).mean()
 
 
-@MODELS.register_module()
+@LOSSES.register_module()
 class GateBalanceLoss(_GateLoss):
     """``log K - H(mean alpha)``: low when the experts are used evenly."""
+
+    example = Example(
+        args=dict(loss_weight=0.1),
+        run=lambda m: m(torch.randn(2, 4, 6, 6).softmax(dim=1)))
 
     def __init__(self, loss_weight: float = 1.0,
                  loss_name: str = 'loss_gate_balance') -> None:
@@ -73,9 +86,13 @@ class GateBalanceLoss(_GateLoss):
         return math.log(k) - entropy(usage, dim=0)
 
 
-@MODELS.register_module()
+@LOSSES.register_module()
 class ScaleSmoothnessLoss(_GateLoss):
     """``mean (alpha_{i+1} - alpha_i)^2`` over neighbouring scales ``i``."""
+
+    example = Example(
+        args=dict(loss_weight=0.1),
+        run=lambda m: m(torch.randn(2, 4, 6, 6).softmax(dim=1)))
 
     def __init__(self, loss_weight: float = 1.0,
                  loss_name: str = 'loss_scale_smoothness') -> None:
@@ -85,3 +102,32 @@ class ScaleSmoothnessLoss(_GateLoss):
         if alpha.shape[1] < 2:
             return alpha.new_zeros(())
         return torch.diff(alpha, dim=1).pow(2).mean()
+
+
+@LOSSES.register_module()
+class SpatialSmoothnessLoss(_GateLoss):
+    """Total variation of the gate maps over the image plane:
+    ``mean |alpha[.., h+1, w] - alpha[.., h, w]| +
+    mean |alpha[.., h, w+1] - alpha[.., h, w]|``.
+
+    For ``alpha`` of shape (B, K, [C,] H, W); a dimension of size 1 (e.g.
+    per-image gates (B, K, 1, 1)) adds nothing. 0 for maps constant over
+    the plane; a one-hot gate that switches scale along a boundary pays
+    for the boundary only, so this term and :class:`GateSharpnessLoss`
+    are minimised together by piecewise-constant one-hot gates.
+    """
+
+    example = Example(
+        args=dict(loss_weight=0.1),
+        run=lambda m: m(torch.randn(2, 4, 6, 6).softmax(dim=1)))
+
+    def __init__(self, loss_weight: float = 1.0,
+                 loss_name: str = 'loss_spatial_smoothness') -> None:
+        super().__init__(loss_weight, loss_name)
+
+    def value(self, alpha: Tensor) -> Tensor:
+        total = alpha.new_zeros(())
+        for dim in (-2, -1):
+            if alpha.shape[dim] > 1:
+                total = total + torch.diff(alpha, dim=dim).abs().mean()
+        return total

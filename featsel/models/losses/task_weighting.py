@@ -4,14 +4,15 @@ from typing import Dict, Mapping
 import torch
 from torch import Tensor, nn
 
-from ...registry import MODELS
+from ...registry import LOSSES
 from ...utils import ConfigError
+from ..base import BaseLoss, Example
 
 _FORMS = ('classification', 'regression')
 
 
-@MODELS.register_module()
-class UncertaintyWeightedLoss(nn.Module):
+@LOSSES.register_module()
+class UncertaintyWeightedLoss(BaseLoss):
     """Homoscedastic-uncertainty weighting (Kendall et al., CVPR 2018).
 
     With a learned ``s_t = log sigma_t^2`` per task:
@@ -25,6 +26,10 @@ class UncertaintyWeightedLoss(nn.Module):
             ``'regression'``; filled in by the model from its task list.
         init_log_var (float): Initial ``s_t``. Defaults to 0.
     """
+
+    example = Example(
+        args=dict(task_forms=dict(seg='classification', sdf='regression')),
+        run=lambda m: m(dict(seg=torch.tensor(0.7), sdf=torch.tensor(0.2))))
 
     def __init__(self, task_forms: Mapping[str, str],
                  init_log_var: float = 0.0) -> None:
@@ -55,8 +60,8 @@ class UncertaintyWeightedLoss(nn.Module):
         return out
 
 
-@MODELS.register_module()
-class FixedTaskWeights(nn.Module):
+@LOSSES.register_module()
+class FixedTaskWeights(BaseLoss):
     """``sum_t w_t L_t`` with weights from the config.
 
     Args:
@@ -65,6 +70,11 @@ class FixedTaskWeights(nn.Module):
         weights (Mapping[str, float], optional): Per-task weight; tasks not
             named get 1.0.
     """
+
+    example = Example(
+        args=dict(task_forms=dict(seg='classification', sdf='regression'),
+                  weights=dict(sdf=0.5)),
+        run=lambda m: m(dict(seg=torch.tensor(0.7), sdf=torch.tensor(0.2))))
 
     def __init__(self, task_forms: Mapping[str, str],
                  weights: Mapping[str, float] = None) -> None:

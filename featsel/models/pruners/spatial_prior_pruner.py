@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...registry import PRUNERS
+from ..base import Example
 from .token_pruner import LearnableTokenPruner
 
 
@@ -27,6 +28,11 @@ class SpatialPriorTokenPruner(LearnableTokenPruner):
         **kwargs: Arguments of :class:`LearnableTokenPruner`.
     """
 
+    example = Example(
+        args=dict(prior_size=(4, 4), embed_dims=16, hidden_dims=8,
+                  keep_ratio=0.5),
+        run=lambda m: m(torch.randn(2, 12, 16), hw=(3, 4)))
+
     def __init__(self,
                  prior_size: Sequence[int] = (20, 20),
                  **kwargs) -> None:
@@ -37,14 +43,22 @@ class SpatialPriorTokenPruner(LearnableTokenPruner):
                 f'prior_size must be two positive ints, got {prior_size}')
         self.prior = nn.Parameter(torch.zeros(1, 1, *prior_size))
 
-    def importance_logits(self, tokens: Tensor,
-                          hw: Optional[Tuple[int, int]] = None) -> Tensor:
+    def importance_logits(self,
+                          tokens: Tensor,
+                          hw: Optional[Tuple[int, int]] = None,
+                          padding_mask: Optional[Tensor] = None) -> Tensor:
         """MLP logits plus the prior resized to the grid.
+
+        In a padded batch the prior covers each image's valid part (the
+        top-left ``H_b x W_b`` tokens), as when the image is run alone; pad
+        tokens get no prior.
 
         Args:
             tokens (Tensor): ``(B, N, C)``.
             hw (tuple[int, int]): Token grid ``(H, W)`` with ``H * W = N``;
                 required.
+            padding_mask (Tensor, optional): ``(B, N)`` bool, True at
+                padding.
 
         Returns:
             Tensor: ``(B, N)``.
@@ -56,7 +70,21 @@ class SpatialPriorTokenPruner(LearnableTokenPruner):
         if height * width != tokens.shape[1]:
             raise ValueError(f'hw={tuple(hw)} does not match '
                              f'N={tokens.shape[1]} tokens')
-        prior = F.interpolate(self.prior, size=(height, width),
-                              mode='bilinear', align_corners=False)
         logits = super().importance_logits(tokens, hw)
-        return logits + prior.flatten(1).to(logits.dtype)
+        if padding_mask is None:
+            prior = self._resized_prior(height, width)
+            return logits + prior.flatten(1).to(logits.dtype)
+        valid = ~padding_mask.view(-1, height, width)
+        rows = valid.any(2).sum(1).tolist()
+        cols = valid.any(1).sum(1).tolist()
+        priors = [
+            F.pad(self._resized_prior(h, w), (0, width - w, 0, height - h))
+            if h and w else self.prior.new_zeros(1, 1, height, width)
+            for h, w in zip(rows, cols)
+        ]
+        return logits + torch.cat(priors).flatten(1).to(logits.dtype)
+
+    def _resized_prior(self, height: int, width: int) -> Tensor:
+        """``(1, 1, height, width)``: the prior resized bilinearly."""
+        return F.interpolate(self.prior, size=(height, width),
+                             mode='bilinear', align_corners=False)

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...registry import ROUTERS
-from ..base import BaseRouter
+from ..base import BaseRouter, Example
 
 
 class Routing(NamedTuple):
@@ -57,6 +57,9 @@ class TopKRouter(BaseRouter):
             Defaults to True.
         init_cfg (dict, optional): Initialisation config.
     """
+
+    example = Example(args=dict(embed_dims=16, num_experts=4, top_k=2),
+                      run=lambda m: m(torch.randn(10, 16)))
 
     def __init__(self,
                  embed_dims: int,

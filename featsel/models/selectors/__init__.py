@@ -1,12 +1,14 @@
 from .identity_selector import IdentitySelector
-from .lowrank_expert_block import LowRankExpertBlock
-from .multiscale_task_selector import (LowRankExpertSelector,
+from .lowrank_expert_block import DepthwiseExpertBlock, LowRankExpertBlock
+from .multiscale_task_selector import (DepthwiseExpertSelector,
+                                       LowRankExpertSelector,
                                        MultiScaleTaskSelector, TaskDWSelector)
 from .scale_block import ScaleBlock, ScaleIdentityBlock
 from .task_dw_block import TaskDWBlock
 
 __all__ = [
-    'IdentitySelector', 'LowRankExpertBlock', 'LowRankExpertSelector',
+    'DepthwiseExpertBlock', 'DepthwiseExpertSelector', 'IdentitySelector',
+    'LowRankExpertBlock', 'LowRankExpertSelector',
     'MultiScaleTaskSelector', 'ScaleBlock', 'ScaleIdentityBlock',
     'TaskDWBlock', 'TaskDWSelector'
 ]

@@ -1,13 +1,14 @@
-"""Low-rank experts shared by the tasks of one scale (SPEC S1, E2/E3)."""
+"""Depthwise experts shared by the tasks of one scale (SPEC S1, E2/E3)."""
 from typing import Dict, List, Optional, Sequence, Union
 
-import torch
+import warnings
+
 from torch import Tensor, nn
 
-from ...registry import MODELS
+from ...registry import LOSSES
 from ..base import BaseGating, GateRecord
-from ..builder import build_expert, build_gating
-from ..layers import mix_experts_shared
+from ..builder import build_expert, build_gating, build_loss
+from ..layers import expert_gram, mix_experts_shared
 from .scale_block import ScaleBlock
 
 
@@ -18,14 +19,14 @@ def _gating_class(cfg: Union[dict, nn.Module]) -> type:
     gate_type = cfg['type']
     if isinstance(gate_type, type):
         return gate_type
-    with MODELS.switch_scope_and_registry(cfg.get('_scope_')) as registry:
+    with LOSSES.switch_scope_and_registry(cfg.get('_scope_')) as registry:
         cls = registry.get(gate_type)
     if cls is None:
         raise KeyError(f'gating type {gate_type!r} is not registered')
     return cls
 
 
-class LowRankExpertBlock(ScaleBlock):
+class DepthwiseExpertBlock(ScaleBlock):
     """One scale: ``f^t = sum_k alpha_k^t * e_k(f)`` (``+ f`` if residual).
 
     ``K`` experts ``e_k`` (depthwise convs, identity, ...) are shared by all
@@ -42,8 +43,9 @@ class LowRankExpertBlock(ScaleBlock):
     and called ``gate(x, task=t)``.
 
     Regularisers (none unless configured, nothing computed otherwise):
-    ``orth_loss`` on the expert stack ``(B, K, C, H, W)`` of the last input
-    (computed when :meth:`loss_terms` is asked, so inference never pays for
+    ``orth_loss`` on the experts' outputs for the last input (computed
+    from their Gram matrix when :meth:`scale_terms` is asked, without a
+    ``(B, K, C, H, W)`` stack, so inference never pays for
     it), ``gate_losses`` on every task's ``alpha``.
 
     Args:
@@ -100,10 +102,10 @@ class LowRankExpertBlock(ScaleBlock):
             })
         self.residual = residual
         self.detach_gate_input = detach_gate_input
-        self.orth_loss = None if orth_loss is None else MODELS.build(
+        self.orth_loss = None if orth_loss is None else build_loss(
             orth_loss)
         self.gate_losses = nn.ModuleList(
-            MODELS.build(cfg) for cfg in gate_losses)
+            build_loss(cfg) for cfg in gate_losses)
         self.last_alphas: Dict[str, Tensor] = {}
         self._last_input: Optional[Tensor] = None
 
@@ -131,20 +133,35 @@ class LowRankExpertBlock(ScaleBlock):
         return {task: m + x if self.residual else m
                 for task, m in zip(self.tasks, mixed)}
 
-    def gate_records(self) -> Dict[str, GateRecord]:
+    def records(self) -> Dict[str, GateRecord]:
         """Per task, kind ``'softmax'``: ``alpha^t`` (B, K, ...)."""
         return {task: GateRecord('softmax', alpha)
                 for task, alpha in self.last_alphas.items()}
 
     def loss_terms(self) -> Dict[str, List[Tensor]]:
-        """One orthogonality value for the scale, one value per task for
-        each gate loss."""
+        """One value per task for each gate loss."""
         terms: Dict[str, List[Tensor]] = {}
-        if self.orth_loss is not None and self._last_input is not None:
-            x = self._last_input
-            stack = torch.stack([e(x) for e in self.experts], dim=1)
-            terms[self.orth_loss.loss_name] = [self.orth_loss(stack)]
         for loss in self.gate_losses:
             terms.setdefault(loss.loss_name, []).extend(
                 loss(alpha) for alpha in self.last_alphas.values())
         return terms
+
+    def scale_terms(self) -> Dict[str, Tensor]:
+        """The experts' orthogonality on the last input, from their Gram
+        matrix (:func:`~featsel.models.layers.expert_gram`: no
+        (B, K, C, H, W) stack for depthwise and identity experts)."""
+        if self.orth_loss is None or self._last_input is None:
+            return {}
+        gram = expert_gram(self._last_input, self.experts)
+        return {self.orth_loss.loss_name: self.orth_loss.from_gram(gram)}
+
+
+class LowRankExpertBlock(DepthwiseExpertBlock):
+    """Deprecated name of :class:`DepthwiseExpertBlock` (its experts are
+    depthwise convolutions, not low-rank ones); warns when built."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        warnings.warn(
+            'LowRankExpertBlock is deprecated, use DepthwiseExpertBlock',
+            FutureWarning, stacklevel=2)
+        super().__init__(*args, **kwargs)

@@ -1,7 +1,8 @@
 """Selectors that choose, scale by scale, how the tasks see the features
-(SPEC S1: E1 TaskDW, E2/E3 low-rank experts, E4/E5 hybrids)."""
+(SPEC S1: E1 TaskDW, E2/E3 depthwise experts, E4/E5 hybrids)."""
 import inspect
 import logging
+import warnings
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -11,17 +12,19 @@ from torch import Tensor
 
 from ...registry import SELECTORS
 from ...utils import ConfigError
-from ..base import BaseSelector, GateRecord
-from .lowrank_expert_block import LowRankExpertBlock
+from ..base import BaseSelector, Example, GateRecord
+from .lowrank_expert_block import DepthwiseExpertBlock
 from .scale_block import ScaleBlock, ScaleIdentityBlock
 from .task_dw_block import TaskDWBlock
 
 # plan entry -> (block class, selector argument holding its settings)
 _BLOCKS = {
     'task_dw': (TaskDWBlock, 'task_dw'),
-    'lowrank': (LowRankExpertBlock, 'lowrank'),
+    'dw_experts': (DepthwiseExpertBlock, 'dw_experts'),
     'identity': (ScaleIdentityBlock, None),
 }
+#: Deprecated plan entries (and settings keys) -> their new names.
+_RENAMED = {'lowrank': 'dw_experts'}
 
 
 def _check_block_args(block_cls: type, args: dict, key: str) -> None:
@@ -35,6 +38,12 @@ def _check_block_args(block_cls: type, args: dict, key: str) -> None:
             f'{sorted(known)}')
 
 
+def _warn_renamed(old: str, new: str) -> None:
+    """A deprecation warning users see (``FutureWarning``)."""
+    warnings.warn(f'{old} is deprecated, use {new}', FutureWarning,
+                  stacklevel=3)
+
+
 @SELECTORS.register_module()
 class MultiScaleTaskSelector(BaseSelector):
     """One block per encoder scale, chosen by a per-scale ``plan``.
@@ -43,47 +52,67 @@ class MultiScaleTaskSelector(BaseSelector):
 
     * ``'task_dw'`` -- :class:`TaskDWBlock`:
       ``f_i^t = sigmoid(DWConv_i^t(f_i)) * f_i``;
-    * ``'lowrank'`` -- :class:`LowRankExpertBlock`:
+    * ``'dw_experts'`` -- :class:`DepthwiseExpertBlock`:
       ``f_i^t = sum_k alpha_{i,k}^t * e_{i,k}(f_i)`` (``+ f_i``);
     * ``'identity'`` -- ``f_i^t = f_i``.
 
     Every block of a kind shares the settings given in ``task_dw`` or
-    ``lowrank``; channels and tasks are filled in per scale. So E1 is
-    ``plan=['task_dw'] * 5``, E4 ``['task_dw'] * 4 + ['lowrank']``, E5
-    ``['task_dw'] * 3 + ['lowrank'] * 2``.
+    ``dw_experts``; channels and tasks are filled in per scale. So E1 is
+    ``plan=['task_dw'] * 5``, E4 ``['task_dw'] * 4 + ['dw_experts']``, E5
+    ``['task_dw'] * 3 + ['dw_experts'] * 2``. The old names ``'lowrank'``
+    (plan entry) and ``lowrank=`` (settings) still work and warn.
 
     Shapes: ``forward([f_1..f_S])`` with ``f_i`` (B, C_i, H_i, W_i) returns
-    ``{task: [f_1^t..f_S^t]}`` with the same shapes. ``gate_records()``
+    ``{task: [f_1^t..f_S^t]}`` with the same shapes. ``records()``
     gives ``'f<i>/<task>'`` for every gated scale; ``aux_losses()`` gives
-    each configured regulariser averaged over the scales and tasks that
-    produced it, under the loss's ``loss_name``.
+    each configured gate regulariser averaged over the scales and tasks
+    that produced it and the experts' orthogonality summed over the scales
+    (SPEC's ``sum_i``), under the loss's ``loss_name``.
 
     Args:
         tasks (Sequence[str]): Task names.
         in_channels (Sequence[int]): Channels ``C_i`` of each scale.
-        plan (Sequence[str]): One of ``'task_dw'``, ``'lowrank'``,
+        plan (Sequence[str]): One of ``'task_dw'``, ``'dw_experts'``,
             ``'identity'`` per scale.
         task_dw (dict, optional): Arguments of every :class:`TaskDWBlock`
             (``kernel_size``, ``weight``, ``norm_cfg``, ``detach_input``,
             ``return_weight``, ``init_bias``).
-        lowrank (dict, optional): Arguments of every
-            :class:`LowRankExpertBlock` (``experts``, ``gating``,
+        dw_experts (dict, optional): Arguments of every
+            :class:`DepthwiseExpertBlock` (``experts``, ``gating``,
             ``residual``, ``detach_gate_input``, ``orth_loss``,
             ``gate_losses``).
+        lowrank (dict, optional): Deprecated name of ``dw_experts``.
         init_cfg (dict, optional): Initialisation config.
     """
+
+    example = Example(
+        args=dict(tasks=['seg', 'sdf'], in_channels=[4, 8],
+                  plan=['task_dw', 'dw_experts'],
+                  dw_experts=dict(
+                      orth_loss=dict(type='ExpertOrthogonalityLoss'),
+                      gate_losses=[dict(type='GateBalanceLoss')])),
+        run=lambda m: m([torch.randn(2, 4, 8, 8), torch.randn(2, 8, 4, 4)]))
 
     def __init__(self,
                  tasks: Sequence[str],
                  in_channels: Sequence[int],
                  plan: Sequence[str],
                  task_dw: Optional[dict] = None,
+                 dw_experts: Optional[dict] = None,
                  lowrank: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(tasks, in_channels, init_cfg=init_cfg)
         self.plan = self._check_plan(plan, len(self.in_channels))
+        if lowrank is not None:
+            if dw_experts is not None:
+                raise ConfigError(
+                    'model.selector: give dw_experts or its old name '
+                    'lowrank, not both')
+            _warn_renamed('model.selector.lowrank',
+                          'model.selector.dw_experts')
+            dw_experts = lowrank
         settings = dict(task_dw=dict(task_dw or {}),
-                        lowrank=dict(lowrank or {}))
+                        dw_experts=dict(dw_experts or {}))
         for name, args in settings.items():
             if args and name not in self.plan:
                 print_log(
@@ -109,12 +138,17 @@ class MultiScaleTaskSelector(BaseSelector):
             raise ConfigError(
                 f'model.selector.plan must name one of {sorted(_BLOCKS)} '
                 f'for each of the {num_scales} encoder scales, got {plan!r}')
+        old = sorted({p for p in plan if p in _RENAMED})
+        if old:
+            _warn_renamed(f'plan entries {old}', str(
+                [_RENAMED[p] for p in old]))
+        plan = [_RENAMED.get(p, p) for p in plan]
         unknown = [p for p in plan if p not in _BLOCKS]
         if unknown:
             raise ConfigError(
                 f'model.selector.plan has unknown entries {unknown}; '
                 f'choose from {sorted(_BLOCKS)}')
-        return list(plan)
+        return plan
 
     def _settings_key(self, arg_name: Optional[str]) -> str:
         """Where a block's settings sit in the config (for messages)."""
@@ -132,24 +166,29 @@ class MultiScaleTaskSelector(BaseSelector):
         per_scale = [block(f) for block, f in zip(self.blocks, feats)]
         return {task: [m[task] for m in per_scale] for task in self.tasks}
 
-    def gate_records(self) -> Dict[str, GateRecord]:
+    def records(self) -> Dict[str, GateRecord]:
         """``'f<i>/<task>'``: TaskDW weights (kind ``'sigmoid'``, (B, C or
         1, H, W)) or expert gates (kind ``'softmax'``, (B, K, ...))."""
         return {
             f'f{i + 1}/{task}': record
             for i, block in enumerate(self.blocks)
-            for task, record in block.gate_records().items()
+            for task, record in block.records().items()
         }
 
     def aux_losses(self) -> Dict[str, Tensor]:
-        """Each regulariser averaged over the scales and tasks of the last
-        forward; empty when none is configured."""
+        """Each per-task regulariser averaged over the scales and tasks of
+        the last forward, each per-scale one (the experts' orthogonality)
+        summed over the scales; empty when none is configured."""
         terms: Dict[str, List[Tensor]] = {}
         for block in self.blocks:
             for name, values in block.loss_terms().items():
                 terms.setdefault(name, []).extend(values)
-        return {name: torch.stack(values).mean()
-                for name, values in terms.items()}
+        losses = {name: torch.stack(values).mean()
+                  for name, values in terms.items()}
+        for block in self.blocks:
+            for name, value in block.scale_terms().items():
+                losses[name] = losses.get(name, 0) + value
+        return losses
 
     def blocks_of(self, kind: str) -> List[ScaleBlock]:
         """The blocks the plan made of one kind, in scale order."""
@@ -195,15 +234,19 @@ class TaskDWSelector(_FixedPlanSelector):
         init_cfg (dict, optional): Initialisation config.
     """
 
+    example = Example(
+        args=dict(tasks=['seg', 'sdf'], in_channels=[4, 8], weight='pixel'),
+        run=lambda m: m([torch.randn(2, 4, 8, 8), torch.randn(2, 8, 4, 4)]))
+
     kind = 'task_dw'
 
 
 @SELECTORS.register_module()
-class LowRankExpertSelector(_FixedPlanSelector):
-    """E2/E3: a :class:`LowRankExpertBlock` at every scale.
+class DepthwiseExpertSelector(_FixedPlanSelector):
+    """E2/E3: a :class:`DepthwiseExpertBlock` at every scale.
 
     ``f_i^t = sum_k alpha_{i,k}^t * e_{i,k}(f_i)`` (``+ f_i`` if residual).
-    Keyword arguments are those of :class:`LowRankExpertBlock`: ``experts``
+    Keyword arguments are those of :class:`DepthwiseExpertBlock`: ``experts``
     (four ``DWConvExpert``), ``gating`` (``ConvGating``), ``residual``
     (False), ``detach_gate_input`` (True), ``orth_loss`` (None),
     ``gate_losses`` (none).
@@ -214,4 +257,21 @@ class LowRankExpertSelector(_FixedPlanSelector):
         init_cfg (dict, optional): Initialisation config.
     """
 
-    kind = 'lowrank'
+    example = Example(
+        args=dict(tasks=['seg', 'sdf'], in_channels=[4, 8],
+                  orth_loss=dict(type='ExpertOrthogonalityLoss'),
+                  gate_losses=[dict(type='GateSharpnessLoss'),
+                               dict(type='GateBalanceLoss')]),
+        run=lambda m: m([torch.randn(2, 4, 8, 8), torch.randn(2, 8, 4, 4)]))
+
+    kind = 'dw_experts'
+
+
+@SELECTORS.register_module()
+class LowRankExpertSelector(DepthwiseExpertSelector):
+    """Deprecated name of :class:`DepthwiseExpertSelector` (its experts are
+    depthwise convolutions, not low-rank ones); warns when built."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        _warn_renamed('LowRankExpertSelector', 'DepthwiseExpertSelector')
+        super().__init__(*args, **kwargs)

@@ -3,18 +3,21 @@
 A :class:`MultiScaleTaskSelector` holds one block per encoder scale and asks
 each block for the task features, the gates and the regularisers of that
 scale; the block kinds are :class:`ScaleIdentityBlock` (here),
-:class:`TaskDWBlock` and :class:`LowRankExpertBlock`.
+:class:`TaskDWBlock` and :class:`DepthwiseExpertBlock`.
 """
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from ..base import GateRecord
+from ..base import GateRecord, Plugin
 
 
-class ScaleBlock(BaseModule):
+class ScaleBlock(Plugin, BaseModule):
     """One scale of a selector: ``f -> {task: f^t}``.
+
+    A part of the selector's plug-in protocol: :meth:`records` gives the
+    gates of the scale by task; the selector names them ``'f<i>/<task>'``.
 
     Args:
         channels (int): Channels ``C`` of the scale.
@@ -32,17 +35,22 @@ class ScaleBlock(BaseModule):
         """Args: x (Tensor): (B, C, H, W). Returns: per task (B, C, H, W)."""
         raise NotImplementedError
 
-    def gate_records(self) -> Dict[str, GateRecord]:
+    def records(self) -> Dict[str, GateRecord]:
         """Gates of the last forward by task (none by default)."""
         return {}
 
     def loss_terms(self) -> Dict[str, List[Tensor]]:
-        """Regulariser values of the last forward, by loss name.
+        """Per-task regulariser values of the last forward, by loss name.
 
-        Each list holds one value per task (or one per scale for losses of
-        the shared part); the selector averages each name over everything
-        its blocks return.
+        Each list holds one value per task; the selector averages each name
+        over everything its blocks return.
         """
+        return {}
+
+    def scale_terms(self) -> Dict[str, Tensor]:
+        """Regularisers of the scale's shared part (e.g. the experts'
+        orthogonality), one value per name; the selector sums each name over
+        its scales, as SPEC's ``sum_i``."""
         return {}
 
 

@@ -115,7 +115,7 @@ class TaskDWBlock(ScaleBlock):
             out[task] = w.expand_as(x) if self.return_weight else w * x
         return out
 
-    def gate_records(self) -> Dict[str, GateRecord]:
+    def records(self) -> Dict[str, GateRecord]:
         """Per task, kind ``'sigmoid'``: ``w^t`` (B, C or 1, H, W)."""
         return {task: GateRecord('sigmoid', w)
                 for task, w in self.last_weights.items()}

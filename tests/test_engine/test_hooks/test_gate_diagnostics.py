@@ -20,7 +20,7 @@ from featsel.engine.hooks import (GateDiagnosticsHook,
                                   GateMapVisualizationHook,
                                   collect_gate_records, draw_gate_maps,
                                   gate_statistics, group_by_task)
-from featsel.models import GateRecord
+from featsel.models import GateRecord, Plugin
 from featsel.registry import DATASETS, HOOKS, MODELS
 from tests.conftest import REPO_ROOT
 from tests.test_models.helpers import tiny_segmentor_cfg
@@ -38,15 +38,15 @@ class ListLogger:
         self.warnings.append(msg)
 
 
-class GatedPart(nn.Module):
+class GatedPart(Plugin, nn.Module):
     """A selector/decoder stand-in returning fixed gate records."""
 
     def __init__(self, records) -> None:
         super().__init__()
-        self.records = records
+        self.fixed = records
 
-    def gate_records(self):
-        return self.records
+    def records(self):
+        return self.fixed
 
 
 class GatedModel(nn.Module):
@@ -110,15 +110,48 @@ def test_utilisation_averages_batch_positions_and_channels():
         math.log(2) / 2)
 
 
-def test_sigmoid_record_logs_mean_and_min():
+def binary_entropy(p: float) -> float:
+    return -sum(q * math.log(q) for q in (p, 1 - p) if q > 0)
+
+
+def test_sigmoid_record_logs_mean_min_saturation_and_entropy():
     w = torch.tensor([0.2, 0.4, 0.6, 1.0]).view(1, 1, 2, 2).repeat(2, 3, 1, 1)
     runner = fake_runner(
         GatedModel({'f1/seg': GateRecord('sigmoid', w)}), 'sigmoid')
     GateDiagnosticsHook(interval=1).after_train_iter(runner, 0)
-    assert gate_keys(runner) == ['train/gates/f1/seg/w_mean',
-                                 'train/gates/f1/seg/w_min']
+    assert gate_keys(runner) == [
+        f'train/gates/f1/seg/{k}'
+        for k in ('bin_entropy', 'sat_frac', 'w_mean', 'w_min')]
     assert scalar(runner, 'f1/seg/w_mean') == pytest.approx(0.55)
     assert scalar(runner, 'f1/seg/w_min') == pytest.approx(0.2)
+    # one of the four values (1.0) lies within 0.05 of 0 or 1
+    assert scalar(runner, 'f1/seg/sat_frac') == pytest.approx(0.25)
+    expected = sum(binary_entropy(p) for p in (0.2, 0.4, 0.6, 1.0)) / 4
+    assert scalar(runner, 'f1/seg/bin_entropy') == pytest.approx(
+        expected, rel=1e-5)
+    assert runner.logger.warnings == []  # 25 % saturated < 90 %
+
+
+def test_saturated_sigmoid_gate_warns_on_entering_and_after_recovering():
+    """A gate shut almost everywhere (w = 0.01) is saturated: it warns,
+    stays quiet while saturated, is quiet once recovered (w = 0.5), and
+    warns again when it saturates anew."""
+    records = {'f2/seg': GateRecord('sigmoid', torch.full((1, 4, 3, 3),
+                                                          0.01))}
+    runner = fake_runner(GatedModel(records), 'saturated')
+    hook = GateDiagnosticsHook(interval=1, collapse_threshold=0.9)
+    counts = []
+    for it, w in enumerate((0.01, 0.01, 0.5, 0.5, 0.99)):
+        records['f2/seg'] = GateRecord('sigmoid',
+                                       torch.full((1, 4, 3, 3), w))
+        runner.iter = it
+        hook.after_train_iter(runner, it)
+        counts.append(len(runner.logger.warnings))
+    assert counts == [1, 1, 1, 1, 2]
+    assert 'sigmoid gate "f2/seg" has saturated' in runner.logger.warnings[0]
+    assert '100.0%' in runner.logger.warnings[1]
+    assert scalar(runner, 'f2/seg/bin_entropy') == pytest.approx(
+        binary_entropy(0.99), rel=1e-4)
 
 
 def test_collapse_warns_once_per_record():

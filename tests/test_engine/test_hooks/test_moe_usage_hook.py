@@ -166,3 +166,31 @@ def test_model_without_moe_and_registration():
         MoEUsageHook(warn_share=0)
     with pytest.raises(ValueError, match='interval'):
         MoEUsageHook(interval=0)
+
+
+def test_warns_again_after_the_layer_recovers_and_collapses():
+    """Collapsed (expert 2), balanced, collapsed again: two warnings."""
+    torch.manual_seed(0)
+    model = OneMoE(4, 1, positive=True)
+    collapsed = torch.tensor([[-1.0] * D, [-1.0] * D, [1.0] * D, [-1.0] * D])
+    hook = MoEUsageHook(interval=2, warn_share=0.5)
+    runner = fake_runner(model, 'test_moe_usage_rewarn')
+    counts = []
+    for phase, weight in enumerate((collapsed, None, collapsed)):
+        with torch.no_grad():
+            if weight is None:  # router of zeros: ties, spread by index
+                model.ffn.router.gate.weight.zero_()
+                model.positive = False
+            else:
+                model.ffn.router.gate.weight.copy_(weight)
+                model.positive = True
+        g = torch.Generator().manual_seed(phase)
+        for it in range(2 * phase, 2 * phase + 2):
+            runner.iter = it
+            model(torch.randn(2, 6, D, generator=g))
+            if weight is None:  # force a balanced load for this phase
+                model.ffn.last_expert_load = torch.full((4, ), 0.25)
+            hook.after_train_iter(runner, batch_idx=it)
+        counts.append(len(runner.logger.warnings))
+    assert counts == [1, 1, 2]
+    assert 'expert 2' in runner.logger.warnings[1]

@@ -182,3 +182,61 @@ def test_hook_in_a_resumed_training_run(tmp_path):
         text = f.read()
     assert 'token pruning keep ratio at epoch 1' in text
     assert 'prune/side/keep_ratio' in text
+
+
+# ---------------------------------------------------------------------- #
+# Iteration-based loops and the EMA copy
+# ---------------------------------------------------------------------- #
+def _iter_runner(work_dir, custom_hooks):
+    data = [dict(inputs=torch.randn(6 * C)) for _ in range(4)]
+    return Runner(
+        model=TwoPrunerModel(),
+        work_dir=work_dir,
+        train_dataloader=dict(
+            dataset=data, batch_size=2, num_workers=0,
+            sampler=dict(type='InfiniteSampler', shuffle=False),
+            collate_fn=dict(type='default_collate')),
+        train_cfg=dict(by_epoch=False, max_iters=8),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        default_hooks=dict(logger=dict(type='LoggerHook', interval=1,
+                                       log_metric_by_epoch=False),
+                           checkpoint=None),
+        custom_hooks=custom_hooks,
+        default_scope='featsel',
+        experiment_name=f'token_pruning_{osp.basename(work_dir)}')
+
+
+def test_iteration_based_loop_drives_the_warmup(tmp_path):
+    """2 iterations per epoch: iteration i runs at epoch i / 2, so the
+    side pruner (warm-up 2 epochs, target 0.6) falls by 0.1 per iteration
+    and reaches 0.6 at iteration 4; the 10-epoch one by 0.015."""
+    work_dir = str(tmp_path / 'iter')
+    torch.manual_seed(0)
+    runner = _iter_runner(work_dir, [dict(type='PluginHook', interval=1)])
+    runner.train()
+    logged = _logged(runner, work_dir)
+    side = [e['prune/side/keep_ratio'] for e in logged]
+    enc = [e['prune/enc.pruner/keep_ratio'] for e in logged]
+    assert side == pytest.approx(
+        [1.0, 0.9, 0.8, 0.7, 0.6, 0.6, 0.6, 0.6])
+    assert enc == pytest.approx([1 - 0.015 * i for i in range(8)])
+
+
+def test_ema_copy_follows_the_schedule(tmp_path):
+    """EMA with update_buffers averages keep_ratio_now; the hook sets the
+    schedule's value on the EMA copy after every averaging step, so the
+    validated (EMA) model prunes as the schedule says."""
+    work_dir = str(tmp_path / 'ema')
+    torch.manual_seed(0)
+    runner = _iter_runner(work_dir, [
+        dict(type='TokenPruningScheduleHook', interval=1),
+        dict(type='EMAHook', momentum=0.01, update_buffers=True,
+             priority=49)])
+    runner.train()
+    ema = [h for h in runner.hooks if type(h).__name__ == 'EMAHook'][0]
+    ema_model = ema.ema_model.module
+    # last iteration (7) ran at epoch 3.5: side 0.6, enc 1 - 0.015 * 7
+    assert ema_model.side.current_keep_ratio == pytest.approx(0.6)
+    assert ema_model.enc.pruner.current_keep_ratio == pytest.approx(
+        1 - 0.015 * 7)
+    assert runner.model.side.current_keep_ratio == pytest.approx(0.6)

@@ -4,10 +4,13 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from featsel.models.experts import DWConvExpert, IdentityExpert
-from featsel.models.layers import (mix_experts, mix_experts_naive,
+from featsel.models.layers import (expert_gram, expert_gram_naive,
+                                   mix_experts, mix_experts_naive,
                                    mix_experts_shared,
                                    mix_experts_shared_naive)
-from featsel.models.layers.expert_mixing import FusedDWMixture, _fused_specs
+from featsel.models.layers.expert_mixing import (FusedDWMixture,
+                                                 FusedExpertGram,
+                                                 _fused_specs)
 
 C = 3
 ALPHA_SHAPES = {
@@ -221,3 +224,89 @@ def test_bad_alpha_shapes_are_named():
         mix_experts(x, torch.rand(2, 4, 5, 7), experts)
     with pytest.raises(ValueError, match=r'x must be \(B, C, H, W\)'):
         mix_experts(x[0], torch.rand(2, 4, 1, 1), experts)
+
+
+# ------------------------------------------------------------- autocast
+def _autocast_step(amp: bool, experts: nn.ModuleList):
+    """An fp32 conv before the experts (so autocast hands them bf16
+    features, as the encoder does), a gate, the mixing and the Gram
+    matrix; returns the outputs and the gradients of every parameter."""
+    torch.manual_seed(2)
+    pre, gate = nn.Conv2d(C, C, 1), nn.Conv2d(C, 4, 1)
+    g = torch.Generator().manual_seed(3)
+    image = torch.randn(2, C, 6, 7, generator=g).requires_grad_()
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
+        x = pre(image)
+        outs = mix_experts_shared(
+            x, [gate(x).softmax(1), gate(x).mean((2, 3), True).softmax(1)],
+            experts)
+        gram = expert_gram(x, experts)
+    loss = sum(o.float().square().mean() for o in outs) + gram.mean()
+    params = [image, *pre.parameters(), *gate.parameters(),
+              *experts.parameters()]
+    return outs, gram, torch.autograd.grad(loss, params)
+
+
+def test_fused_paths_train_under_bf16_autocast():
+    """Forward and backward under CPU bf16 autocast (the backward used to
+    meet a bf16 input and an fp32 bias): finite gradients of the fp32
+    parameters, close to the fp32 run within bf16 precision."""
+    experts = _weak_prior()
+    outs16, gram16, grads16 = _autocast_step(True, experts)
+    outs32, gram32, grads32 = _autocast_step(False, experts)
+    assert _dtype_of(outs16) == torch.bfloat16
+    assert gram16.dtype == torch.float32  # accumulated in float32
+    for got, want in zip(outs16, outs32):
+        torch.testing.assert_close(got.float(), want, atol=0.05, rtol=0.02)
+    torch.testing.assert_close(gram16, gram32, atol=0.5, rtol=0.02)
+    for got, want in zip(grads16, grads32):
+        assert got.dtype == torch.float32 and torch.isfinite(got).all()
+        scale = want.abs().max()
+        assert (got - want).abs().max() <= 0.03 * scale
+
+
+def _dtype_of(outs) -> torch.dtype:
+    (dtype, ) = {o.dtype for o in outs}
+    return dtype
+
+
+# ---------------------------------------------------------- Gram matrix
+def test_gram_matches_the_stack_and_gradchecks():
+    experts = _weak_prior(torch.float64)
+    x, _ = _inputs((2, 4, 1, 1), torch.float64)
+    gram = expert_gram(x, experts)
+    assert gram.grad_fn.name().startswith('FusedExpertGram')
+    want = expert_gram_naive(torch.stack([e(x) for e in experts], 1))
+    torch.testing.assert_close(gram, want)
+    torch.testing.assert_close(gram, gram.transpose(1, 2))
+    specs, params = _fused_specs(experts)
+    x = x.detach()[:1, :, :4, :5].requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda x, *p: FusedExpertGram.apply(x, specs, *p), (x, *params))
+
+
+def test_gram_keeps_no_expert_stack_for_backward():
+    experts = _weak_prior()
+    x, _ = _inputs((2, 4, 1, 1))
+    saved = []
+
+    def pack(t):
+        saved.append(tuple(t.shape))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        expert_gram(x, experts)
+    assert sum(torch.Size(s).numel() for s in saved) < 2 * x.numel(), saved
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        expert_gram_naive(torch.stack([e(x) for e in experts], 1))
+    assert (2, 4, C, 6, 7) in saved or (2, 4, C * 6 * 7) in saved
+
+
+def test_gram_of_other_experts_uses_the_stack():
+    torch.manual_seed(0)
+    experts = nn.ModuleList([DWConvExpert(C, 3), _Scale()])
+    x, _ = _inputs((2, 2, 1, 1))
+    gram = expert_gram(x, experts)
+    assert 'FusedExpertGram' not in gram.grad_fn.name()
+    torch.testing.assert_close(
+        gram, expert_gram_naive(torch.stack([e(x) for e in experts], 1)))

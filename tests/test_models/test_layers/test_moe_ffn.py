@@ -376,3 +376,28 @@ def test_replaces_the_ffn_of_an_mmdet_encoder_layer():
                 key_padding_mask=None)
     assert out.shape == query.shape
     assert set(layer.ffn.aux_losses()) == {'loss_balance'}
+
+
+def test_ignored_tokens_leave_the_statistics_unchanged():
+    """Denoising queries appended to the matching ones (True in the mask)
+    run through their experts but change neither the load nor the losses:
+    they do not exist at inference."""
+    from featsel.models.layers.moe_ffn import moe_ignore_tokens
+    moe = make_moe(top_k=2, z_loss_weight=0.1)
+    g = torch.Generator().manual_seed(0)
+    matching = torch.randn(2, 7, D, generator=g, dtype=torch.float64)
+    denoising = torch.randn(2, 5, D, generator=g, dtype=torch.float64) * 3
+    out_alone = moe(matching)
+    load, losses = moe.last_expert_load, moe.aux_losses()
+    is_dn = torch.arange(12) < 5
+    with moe_ignore_tokens(moe, is_dn):
+        out = moe(torch.cat([denoising, matching], 1))
+    torch.testing.assert_close(out[:, 5:], out_alone)
+    torch.testing.assert_close(moe.last_expert_load, load)
+    for key, value in moe.aux_losses().items():
+        torch.testing.assert_close(value, losses[key])
+    assert moe.ignore_mask is None  # cleared on leaving the block
+    # without the mask the denoising queries would count
+    moe(torch.cat([denoising, matching], 1))
+    assert not torch.allclose(moe.last_balance_loss,
+                              losses['loss_balance'] / 0.05)

@@ -73,3 +73,20 @@ def test_scale_smoothness():
     assert loss(flat).item() == 0.0
     alpha = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)
     assert loss(alpha).item() == pytest.approx((1 + 0) / 2)
+
+
+def test_spatial_smoothness_is_the_total_variation():
+    loss = _build('SpatialSmoothnessLoss', loss_weight=3.0)
+    constant = torch.rand(2, 4, 1, 1).softmax(1).expand(2, 4, 5, 6)
+    assert loss(constant).item() == pytest.approx(0.0, abs=1e-7)
+    assert loss(torch.rand(2, 4, 1, 1)).item() == 0.0  # per-image gates
+    # a one-hot gate that switches expert between columns 2 and 3 of a 4x4
+    # map: along W, |diff| = 1 for 2 of the K=2 experts in 1 of 3 column
+    # pairs on every row -> mean 2 * 4 / (2 * 4 * 3) = 1/3; along H, 0
+    alpha = torch.zeros(1, 2, 4, 4)
+    alpha[:, 0, :, :2] = 1
+    alpha[:, 1, :, 2:] = 1
+    assert loss(alpha).item() == pytest.approx(3.0 / 3)
+    # 5-d gates (B, K, C, H, W) differ over the last two dims only
+    assert loss(alpha.unsqueeze(2).expand(1, 2, 3, 4, 4)).item() == \
+        pytest.approx(1.0)

@@ -1,4 +1,4 @@
-"""Selectors of SPEC S1: TaskDW (E1), low-rank experts (E2/E3) and the
+"""Selectors of SPEC S1: TaskDW (E1), depthwise experts (E2/E3) and the
 per-scale plan that makes the hybrids (E4/E5) config lines."""
 import os.path as osp
 from unittest import mock
@@ -9,10 +9,12 @@ from mmengine.config import Config
 from torch import Tensor, nn
 
 from featsel.models import build_selector
+from featsel.models.experts import DWConvExpert
 from featsel.models.gatings import SoftmaxGating, TaskEmbeddingMLPGating
 from featsel.models.layers import mix_experts_naive
-from featsel.models.selectors import (LowRankExpertBlock,
-                                      LowRankExpertSelector,
+from featsel.models.selectors import (DepthwiseExpertBlock,
+                                      DepthwiseExpertSelector,
+                                      LowRankExpertBlock,
                                       MultiScaleTaskSelector,
                                       ScaleIdentityBlock, TaskDWBlock,
                                       TaskDWSelector)
@@ -60,24 +62,31 @@ class TaskEmbeddingGating(SoftmaxGating):
         return (self.conv(x) + self.task_bias[task]).softmax(dim=1)
 
 
+class TanhDWExpert(DWConvExpert):
+    """``tanh(DWConv(x))``: an expert the fused paths cannot take."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x).tanh()
+
+
 SELECTORS = {
     'task_dw_channel': dict(type='TaskDWSelector'),
     'task_dw_pixel_bn': dict(type='TaskDWSelector', weight='pixel',
                              norm_cfg=dict(type='BN')),
-    'lowrank': dict(type='LowRankExpertSelector',
+    'dw_experts': dict(type='DepthwiseExpertSelector',
                     orth_loss=dict(type='ExpertOrthogonalityLoss'),
                     gate_losses=[dict(type='GateBalanceLoss',
                                       loss_weight=1e-3)]),
-    'lowrank_mlp_task_emb': dict(
-        type='LowRankExpertSelector',
+    'dw_experts_mlp_task_emb': dict(
+        type='DepthwiseExpertSelector',
         gating=dict(type='TaskEmbeddingMLPGating', embed_dims=4,
                     hidden_channels=8)),
-    'lowrank_residual_task_gate': dict(
-        type='LowRankExpertSelector', residual=True,
+    'dw_experts_residual_task_gate': dict(
+        type='DepthwiseExpertSelector', residual=True,
         experts=[dict(type='DWConvExpert'), dict(type='IdentityExpert')],
         gating=dict(type=TaskEmbeddingGating)),
     'hybrid': dict(type='MultiScaleTaskSelector',
-                   plan=['task_dw', 'lowrank', 'identity']),
+                   plan=['task_dw', 'dw_experts', 'identity']),
 }
 
 
@@ -135,15 +144,29 @@ def test_open_start_survives_an_outer_init_cfg():
 
 
 # ------------------------------------------------ a TaskDW gate can close
-def test_task_dw_has_no_relu_before_the_sigmoid():
-    block = TaskDWBlock(4, ['a'], norm_cfg=dict(type='BN'), weight='pixel')
+@pytest.mark.parametrize('weight', ['channel', 'pixel'])
+def test_task_dw_has_no_relu_before_the_sigmoid(weight):
+    """Every weight set by hand: the depthwise conv gives -4..-9 on a map
+    of ones, BN (eval, initial stats) adds its bias 0 (pixel) or 2
+    (channel), the pixel 1x1 conv sums the 4 channels and adds 2. The
+    pre-sigmoid is negative everywhere, so every weight is below 0.5; a
+    ReLU anywhere before the sigmoid would clip it to >= 0 and give
+    weights >= sigmoid(0) = 0.5."""
+    block = TaskDWBlock(4, ['a'], norm_cfg=dict(type='BN'), weight=weight)
     assert not any(isinstance(m, nn.ReLU) for m in block.modules())
-    conv = block.gates['a'][0]
+    gate = block.gates['a']
     with torch.no_grad():
-        conv.weight.fill_(-1.0)
+        gate[0].weight.fill_(-1.0)
+        if weight == 'pixel':
+            gate[2].weight.fill_(1.0)
     block.eval()  # BN with its initial running stats: identity + bias
     block(torch.ones(1, 4, 5, 5))
-    assert block.gate_records()['a'].value.max() < 0.5
+    w = block.gate_records()['a'].value
+    assert w.shape == ((1, 4, 5, 5) if weight == 'channel' else (1, 1, 5, 5))
+    assert w.max() < 0.5
+    # the centre: 9 taps of -1, so -9 (+ 2) per channel
+    pre = -9.0 + 2.0 if weight == 'channel' else 4 * -9.0 + 2.0
+    torch.testing.assert_close(w[0, 0, 2, 2], torch.tensor(pre).sigmoid())
 
 
 def test_training_closes_a_gate_on_a_useless_channel():
@@ -167,10 +190,10 @@ def _block(kind: str, detach: bool) -> nn.Module:
     torch.manual_seed(0)
     if kind == 'task_dw':
         return TaskDWBlock(4, ['a', 'b'], detach_input=detach)
-    return LowRankExpertBlock(4, ['a', 'b'], detach_gate_input=detach)
+    return DepthwiseExpertBlock(4, ['a', 'b'], detach_gate_input=detach)
 
 
-@pytest.mark.parametrize('kind', ['task_dw', 'lowrank'])
+@pytest.mark.parametrize('kind', ['task_dw', 'dw_experts'])
 @pytest.mark.parametrize('detach', [True, False])
 def test_stop_grad_cuts_the_gates_from_the_encoder(kind, detach):
     block = _block(kind, detach)
@@ -187,7 +210,7 @@ def test_stop_grad_cuts_the_gates_from_the_encoder(kind, detach):
     assert params and all(g is not None for g in param_grads)  # gates learn
 
 
-@pytest.mark.parametrize('kind', ['task_dw', 'lowrank'])
+@pytest.mark.parametrize('kind', ['task_dw', 'dw_experts'])
 def test_stop_grad_keeps_the_feature_path(kind):
     block = _block(kind, True)
     f = torch.randn(2, 4, 6, 6, requires_grad=True)
@@ -199,11 +222,11 @@ def test_stop_grad_keeps_the_feature_path(kind):
                                    block.gate_records()['a'].value.detach())
 
 
-# -------------------------------------------------------------- low rank
+# ------------------------------------------------------ depthwise experts
 @pytest.mark.parametrize('residual', [False, True])
-def test_lowrank_mixes_the_shared_experts(residual):
+def test_dw_experts_mix_the_shared_experts(residual):
     torch.manual_seed(0)
-    block = LowRankExpertBlock(
+    block = DepthwiseExpertBlock(
         4, ['a', 'b'], residual=residual,
         experts=[dict(type='DWConvExpert'),
                  dict(type='DWConvExpert', kernel_size=5),
@@ -223,7 +246,7 @@ def test_lowrank_mixes_the_shared_experts(residual):
     dict(type='ConvGating'), dict(type='MLPGating'),
     dict(type=TaskEmbeddingGating), dict(type='TaskEmbeddingMLPGating')])
 def test_gates_sum_to_one(gating):
-    selector = _selector(dict(type='LowRankExpertSelector', gating=gating))
+    selector = _selector(dict(type='DepthwiseExpertSelector', gating=gating))
     selector(_feats())
     records = selector.gate_records()
     assert sorted(records) == sorted(f'f{i}/{t}' for i in (1, 2, 3)
@@ -238,7 +261,7 @@ def test_gates_sum_to_one(gating):
 @pytest.mark.parametrize('gating', [TaskEmbeddingGating,
                                     TaskEmbeddingMLPGating])
 def test_task_conditioned_gate_is_built_once_and_shared(gating):
-    selector = _selector(dict(type='LowRankExpertSelector',
+    selector = _selector(dict(type='DepthwiseExpertSelector',
                               gating=dict(type=gating)))
     for block in selector.blocks:
         assert block.task_conditioned and len(block.gates) == 0
@@ -251,7 +274,7 @@ def test_task_conditioned_gate_is_built_once_and_shared(gating):
 
 
 def test_plain_gate_is_one_per_task():
-    selector = _selector(dict(type='LowRankExpertSelector'))
+    selector = _selector(dict(type='DepthwiseExpertSelector'))
     block = selector.blocks[0]
     assert not block.task_conditioned and block.shared_gate is None
     assert list(block.gates) == TASKS
@@ -264,14 +287,15 @@ def test_aux_losses_only_when_configured(name):
     selector = _selector(SELECTORS[name])
     selector(_feats())
     expected = ({'loss_gate_balance', 'loss_expert_orth'}
-                if name == 'lowrank' else set())
+                if name == 'dw_experts' else set())
     assert set(selector.aux_losses()) == expected
 
 
 def test_aux_losses_average_over_scales_and_tasks():
     selector = _selector(dict(
-        type='MultiScaleTaskSelector', plan=['lowrank', 'task_dw', 'lowrank'],
-        lowrank=dict(gate_losses=[
+        type='MultiScaleTaskSelector',
+        plan=['dw_experts', 'task_dw', 'dw_experts'],
+        dw_experts=dict(gate_losses=[
             dict(type='GateBalanceLoss', loss_weight=0.5),
             dict(type='GateSharpnessLoss', loss_weight=2.0)])))
     selector(_feats())
@@ -290,28 +314,47 @@ def test_aux_losses_average_over_scales_and_tasks():
     assert losses['loss_gate_balance'].requires_grad
 
 
-def test_orth_loss_is_the_scale_mean_on_the_expert_stack():
+@pytest.mark.parametrize('experts', [
+    [dict(type='DWConvExpert'), dict(type='DWConvExpert', dilation=2),
+     dict(type='DWConvExpert', kernel_size=5), dict(type='IdentityExpert')],
+    [dict(type='DWConvExpert'), dict(type=TanhDWExpert)],
+], ids=['fused', 'stack'])
+def test_orth_loss_is_the_spec_sum_over_scales(experts):
+    """L_orth = w * sum_i mean_b sum_{k != k'} cos(e_{i,k}, e_{i,k'}),
+    against cosines of the flattened outputs computed here directly."""
     selector = _selector(dict(
-        type='MultiScaleTaskSelector', plan=['lowrank', 'identity', 'lowrank'],
-        lowrank=dict(orth_loss=dict(type='ExpertOrthogonalityLoss',
-                                    loss_weight=0.1, loss_name='loss_div'))))
+        type='MultiScaleTaskSelector',
+        plan=['dw_experts', 'identity', 'dw_experts'],
+        dw_experts=dict(
+            experts=experts,
+            orth_loss=dict(type='ExpertOrthogonalityLoss', loss_weight=0.1,
+                           loss_name='loss_div'))))
     feats = _feats(requires_grad=True)
     selector(feats)
     losses = selector.aux_losses()
     assert set(losses) == {'loss_div'}
-    values = []
+    expected = 0
     for block, f in ((selector.blocks[0], feats[0]),
                      (selector.blocks[2], feats[2])):
-        stack = torch.stack([e(f) for e in block.experts], dim=1)
-        values.append(block.orth_loss(stack))
-    torch.testing.assert_close(losses['loss_div'], sum(values) / 2)
+        flat = torch.stack([e(f) for e in block.experts], 1).flatten(2)
+        k = flat.shape[1]
+        for a in range(k):
+            for c in range(k):
+                if a != c:
+                    cos = nn.functional.cosine_similarity(
+                        flat[:, a], flat[:, c], dim=1)
+                    expected = expected + 0.1 * cos.mean()
+    torch.testing.assert_close(losses['loss_div'], expected)
+    grads = torch.autograd.grad(expected, [feats[0], feats[2]])
     losses['loss_div'].backward()  # reaches the experts and the encoder
     assert selector.blocks[0].experts[0].conv.weight.grad is not None
-    assert feats[0].grad is not None and feats[1].grad is None
+    assert feats[1].grad is None
+    for f, g in zip((feats[0], feats[2]), grads):
+        torch.testing.assert_close(f.grad, g)
 
 
 def test_nothing_is_kept_for_an_unconfigured_orth_loss():
-    block = LowRankExpertBlock(4, ['a'])
+    block = DepthwiseExpertBlock(4, ['a'])
     block(torch.randn(1, 4, 5, 5))
     assert block.orth_loss is None and block._last_input is None
     assert block.loss_terms() == {}
@@ -324,11 +367,11 @@ E3_EXPERTS = ['DWConvExpert', 'DWConvExpert', 'DWConvExpert',
 
 @pytest.mark.parametrize('config, plan', [
     ('e1_taskdw.py', ['task_dw'] * 5),
-    ('e2_lre_free.py', ['lowrank'] * 5),
-    ('e3_lre_prior.py', ['lowrank'] * 5),
-    ('e4_hybrid_high.py', ['task_dw'] * 4 + ['lowrank']),
-    ('e5_hybrid_midhigh.py', ['task_dw'] * 3 + ['lowrank'] * 2),
-    ('e5b_lre_low.py', ['lowrank'] * 3 + ['identity'] * 2),
+    ('e2_lre_free.py', ['dw_experts'] * 5),
+    ('e3_lre_prior.py', ['dw_experts'] * 5),
+    ('e4_hybrid_high.py', ['task_dw'] * 4 + ['dw_experts']),
+    ('e5_hybrid_midhigh.py', ['task_dw'] * 3 + ['dw_experts'] * 2),
+    ('e5b_lre_low.py', ['dw_experts'] * 3 + ['identity'] * 2),
 ])
 def test_configs_are_one_class_with_a_plan(config, plan):
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))
@@ -337,10 +380,10 @@ def test_configs_are_one_class_with_a_plan(config, plan):
                               in_channels=[2, 4, 8, 8, 8])
     assert isinstance(selector, MultiScaleTaskSelector)
     assert selector.plan == plan
-    kinds = {'task_dw': TaskDWBlock, 'lowrank': LowRankExpertBlock,
+    kinds = {'task_dw': TaskDWBlock, 'dw_experts': DepthwiseExpertBlock,
              'identity': ScaleIdentityBlock}
     assert [type(b) for b in selector.blocks] == [kinds[p] for p in plan]
-    for block in selector.blocks_of('lowrank'):
+    for block in selector.blocks_of('dw_experts'):
         names = [type(e).__name__ for e in block.experts]
         if config == 'e2_lre_free.py':
             assert names == ['DWConvExpert'] * 4
@@ -360,10 +403,37 @@ def test_configs_are_one_class_with_a_plan(config, plan):
 
 def test_fixed_plan_selectors_are_plan_selectors():
     assert issubclass(TaskDWSelector, MultiScaleTaskSelector)
-    assert issubclass(LowRankExpertSelector, MultiScaleTaskSelector)
-    sel = _selector(dict(type='LowRankExpertSelector', residual=True))
-    assert sel.plan == ['lowrank'] * 3
+    assert issubclass(DepthwiseExpertSelector, MultiScaleTaskSelector)
+    sel = _selector(dict(type='DepthwiseExpertSelector', residual=True))
+    assert sel.plan == ['dw_experts'] * 3
     assert all(b.residual for b in sel.blocks)
+
+
+def test_old_low_rank_names_warn_and_build_the_same_selector():
+    new = _selector(dict(type='DepthwiseExpertSelector', residual=True))
+    with pytest.warns(FutureWarning, match='LowRankExpertSelector is '
+                      'deprecated, use DepthwiseExpertSelector'):
+        old = _selector(dict(type='LowRankExpertSelector', residual=True))
+    assert isinstance(old, DepthwiseExpertSelector)
+    with pytest.warns(FutureWarning, match=r"plan entries \['lowrank'\]"):
+        with pytest.warns(FutureWarning, match='model.selector.lowrank is '
+                          'deprecated, use model.selector.dw_experts'):
+            plan = _selector(dict(type='MultiScaleTaskSelector',
+                                  plan=['lowrank'] * 3,
+                                  lowrank=dict(residual=True)))
+    assert old.plan == plan.plan == new.plan == ['dw_experts'] * 3
+    feats = _feats()
+    for selector in (old, plan):
+        selector.load_state_dict(new.state_dict())
+        for task in TASKS:
+            for got, want in zip(selector(feats)[task], new(feats)[task]):
+                torch.testing.assert_close(got, want)
+    with pytest.warns(FutureWarning, match='LowRankExpertBlock'):
+        block = LowRankExpertBlock(4, ['a'])
+    assert isinstance(block, DepthwiseExpertBlock)
+    with pytest.raises(ConfigError, match='dw_experts or its old name'):
+        _selector(dict(type='MultiScaleTaskSelector', plan=['identity'] * 3,
+                       dw_experts=dict(), lowrank=dict()))
 
 
 def test_identity_scale_passes_the_same_tensor():
@@ -382,14 +452,14 @@ def test_identity_scale_passes_the_same_tensor():
      r'.*3 encoder scales'),
     (dict(plan=['task_dw'] * 4), r'model\.selector\.plan .*3 encoder'),
     (dict(plan='task_dw'), r'model\.selector\.plan'),
-    (dict(plan=['task_dw', 'lowrank', 'taskdw']),
+    (dict(plan=['task_dw', 'dw_experts', 'taskdw']),
      r"model\.selector\.plan has unknown entries \['taskdw'\]"),
     (dict(plan=['task_dw'] * 3, task_dw=dict(kernel=3)),
      r"model\.selector\.task_dw has unknown keys \['kernel'\]"),
     (dict(plan=['task_dw'] * 3, task_dw=dict(weight='pixels')),
      r"model\.selector\.task_dw: weight must be one of"),
-    (dict(plan=['lowrank'] * 3, lowrank=dict(experts=[])),
-     r'model\.selector\.lowrank: experts is empty'),
+    (dict(plan=['dw_experts'] * 3, dw_experts=dict(experts=[])),
+     r'model\.selector\.dw_experts: experts is empty'),
 ])
 def test_bad_plan_or_settings_name_the_key(cfg, match):
     with pytest.raises(ConfigError, match=match):
@@ -400,14 +470,14 @@ def test_settings_for_a_kind_the_plan_does_not_use_warn():
     target = 'featsel.models.selectors.multiscale_task_selector.print_log'
     with mock.patch(target) as log:
         _selector(dict(type='MultiScaleTaskSelector', plan=['task_dw'] * 3,
-                       lowrank=dict(residual=True)))
+                       dw_experts=dict(residual=True)))
     (message, ), _ = log.call_args
-    assert 'model.selector.lowrank is set' in message
+    assert 'model.selector.dw_experts is set' in message
 
 
 def test_a_plain_gate_module_is_not_shared_by_tasks():
     with pytest.raises(ConfigError, match='gating is a module'):
-        _selector(dict(type='LowRankExpertSelector',
+        _selector(dict(type='DepthwiseExpertSelector',
                        gating=nn.Conv2d(4, 4, 1)))
 
 
@@ -416,7 +486,7 @@ def test_a_plain_gate_module_is_not_shared_by_tasks():
      r'model\.selector\.plan: TaskDWSelector'),
     (dict(type='TaskDWSelector', detach_gate_input=True),
      r"model\.selector has unknown keys \['detach_gate_input'\]"),
-    (dict(type='LowRankExpertSelector', detach_input=True),
+    (dict(type='DepthwiseExpertSelector', detach_input=True),
      r"model\.selector has unknown keys \['detach_input'\]"),
 ])
 def test_fixed_plan_selectors_reject_foreign_keys(cfg, match):
@@ -430,7 +500,8 @@ def test_segmentor_trains_with_the_selector(name):
     torch.manual_seed(0)
     model = MODELS.build(tiny_segmentor_cfg(selector=SELECTORS[name]))
     raw, losses = train_tiny(model, steps=30)
-    assert ('loss_gate_balance' in losses) == (name == 'lowrank')
-    assert ('loss_expert_orth' in losses) == (name == 'lowrank')
+    # the model namespaces plug-in losses by the plug-in's path
+    assert ('selector.loss_gate_balance' in losses) == (name == 'dw_experts')
+    assert ('selector.loss_expert_orth' in losses) == (name == 'dw_experts')
     assert raw[-1] < 0.7 * raw[0]
     assert set(model.selector.gate_records()) >= {'f2/seg', 'f2/bnd'}

@@ -11,6 +11,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ...builder import build_pruner
+from ...layers.moe_ffn import moe_ignore_tokens
 from ...layers.moe_slot import replace_ffn
 from .positional_encoding import sincos_2d_position_embedding
 from .rep_blocks import CSPRepLayer
@@ -29,6 +30,12 @@ class HybridEncoder(BaseModule):
        keep their input (or zeros, as the pruner says).
     3. A top-down (FPN) and a bottom-up (PAN) path fuse neighbouring levels
        with :class:`CSPRepLayer` s.
+
+    Padding: given the batch's padding mask, pad tokens are masked as keys
+    of the attention, never kept by the pruner, left out of the MoE
+    statistics, and keep their input features (the transformer does not
+    write to them), so an image's valid tokens come out as when it runs
+    alone.
 
     Args:
         in_channels (Sequence[int]): Channels of the backbone levels.
@@ -110,12 +117,17 @@ class HybridEncoder(BaseModule):
                               embed_dims=self.embed_dims)
         return replace_ffn(DetrTransformerEncoderLayer(**cfg), moe_cfg)
 
-    def encode_level(self, feat: Tensor, layers: nn.ModuleList) -> Tensor:
+    def encode_level(self,
+                     feat: Tensor,
+                     layers: nn.ModuleList,
+                     padding_mask: Optional[Tensor] = None) -> Tensor:
         """Run the (optionally pruned) transformer on one level.
 
         Args:
             feat (Tensor): ``(B, C, H, W)``.
             layers (nn.ModuleList): The transformer layers of this level.
+            padding_mask (Tensor, optional): ``(B, H, W)`` bool, True at
+                padding.
 
         Returns:
             Tensor: ``(B, C, H, W)``.
@@ -124,19 +136,33 @@ class HybridEncoder(BaseModule):
         tokens = feat.flatten(2).transpose(1, 2)
         pos = sincos_2d_position_embedding(
             h, w, c, self.temperature, device=feat.device, dtype=feat.dtype)
+        token_mask = None if padding_mask is None else padding_mask.flatten(1)
         if self.pruner is not None:
-            kept = self.pruner(tokens, pos, hw=(h, w))
-            x, x_pos = kept.tokens, kept.pos
+            kept = self.pruner(tokens, pos, hw=(h, w),
+                               padding_mask=token_mask)
+            x, x_pos, key_mask = kept.tokens, kept.pos, kept.padding_mask
         else:
-            x, x_pos = tokens, pos.expand(b, -1, -1)
-        for layer in layers:
-            x = layer(x, query_pos=x_pos, key_padding_mask=None)
+            x, x_pos, key_mask = tokens, pos.expand(b, -1, -1), token_mask
+        with moe_ignore_tokens(layers, key_mask):
+            for layer in layers:
+                x = layer(x, query_pos=x_pos, key_padding_mask=key_mask)
         if self.pruner is not None:
-            x = self.pruner.restore(x, tokens, kept.index)
+            x = self.pruner.restore(x, tokens, kept.index, key_mask)
+        elif key_mask is not None:
+            x = torch.where(key_mask[..., None], tokens, x)
         return x.transpose(1, 2).reshape(b, c, h, w)
 
-    def forward(self, feats: Sequence[Tensor]) -> Tuple[Tensor, ...]:
-        """Args: feats: backbone levels ``(B, C_i, H_i, W_i)``, fine to coarse.
+    def forward(self,
+                feats: Sequence[Tensor],
+                padding_mask: Optional[Tensor] = None) -> Tuple[Tensor, ...]:
+        """Project, encode the top level(s) and fuse.
+
+        Args:
+            feats (Sequence[Tensor]): Backbone levels ``(B, C_i, H_i,
+                W_i)``, fine to coarse.
+            padding_mask (Tensor, optional): ``(B, H_in, W_in)`` bool at the
+                input resolution, True at the padded border of each image;
+                resized to each encoded level (nearest). None: no padding.
 
         Returns:
             tuple[Tensor]: One ``(B, embed_dims, H_i, W_i)`` map per level.
@@ -146,7 +172,9 @@ class HybridEncoder(BaseModule):
                              f'levels, got {len(feats)}')
         proj: List[Tensor] = [p(f) for p, f in zip(self.input_proj, feats)]
         for level, layers in zip(self.encoder_levels, self.encoders):
-            proj[level] = self.encode_level(proj[level], layers)
+            level_mask = None if padding_mask is None else resize_padding_mask(
+                padding_mask, proj[level].shape[-2:])
+            proj[level] = self.encode_level(proj[level], layers, level_mask)
 
         # top-down: coarse to fine
         inner = [proj[-1]]
@@ -161,6 +189,17 @@ class HybridEncoder(BaseModule):
             down = self.downsample_convs[i](outs[-1])
             outs.append(self.pan_blocks[i](_concat_channels(down, high)))
         return tuple(outs)
+
+
+def resize_padding_mask(mask: Tensor, size: Sequence[int]) -> Tensor:
+    """``(B, H, W)`` bool padding mask -> ``(B, *size)`` by nearest
+    sampling, as DETR derives the mask of each feature level.
+
+    Args:
+        mask (Tensor): ``(B, H, W)`` bool, True at padding.
+        size (Sequence[int]): ``(h, w)`` of the level.
+    """
+    return F.interpolate(mask[None].float(), size=tuple(size))[0].bool()
 
 
 def _concat_channels(a: Tensor, b: Tensor) -> Tensor:

@@ -11,7 +11,12 @@ class RepVGGBlock(BaseModule):
     """``act(BN(conv3x3(x)) + BN(conv1x1(x)))``.
 
     The two branches are linear, so a deployment step can fold them into one
-    3x3 conv (:meth:`fuse`); training keeps both.
+    3x3 conv (:meth:`fuse`, or :meth:`switch_to_deploy`, which also drops
+    the branches); training keeps both. With BN statistics ``mu, var``,
+    scale ``gamma``, shift ``beta`` per branch, the folded conv is
+    ``W = sum_b s_b * pad(W_b)``, ``bias = sum_b beta_b - mu_b * s_b`` where
+    ``s_b = gamma_b / sqrt(var_b + eps)`` and the 1x1 kernel is zero-padded
+    to 3x3.
 
     Args:
         channels (int): Input and output channels.
@@ -40,7 +45,8 @@ class RepVGGBlock(BaseModule):
 
     @torch.no_grad()
     def fuse(self) -> None:
-        """Fold both branches and their BNs into one 3x3 conv (eval only)."""
+        """Fold both branches and their BNs into one 3x3 conv (eval only);
+        the branches stay, so the block can be trained on."""
         weight, bias = 0, 0
         for branch, pad in ((self.conv3x3, 0), (self.conv1x1, 1)):
             bn = branch.bn
@@ -52,6 +58,13 @@ class RepVGGBlock(BaseModule):
         self.fused = nn.Conv2d(channels, channels, 3, padding=1).to(weight)
         self.fused.weight.copy_(weight)
         self.fused.bias.copy_(bias)
+
+    def switch_to_deploy(self) -> None:
+        """Deployment form: :meth:`fuse`, then drop the two branches, so
+        the block holds one 3x3 conv (eval only; not trainable back)."""
+        if self.fused is None:
+            self.fuse()
+        del self.conv3x3, self.conv1x1
 
 
 class CSPRepLayer(BaseModule):

@@ -2,16 +2,19 @@
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmcv.ops import MultiScaleDeformableAttention
 from mmdet.models.detectors import DINO
-from mmdet.models.layers import DinoTransformerDecoder
 from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ....utils.errors import ConfigError
+from ...base import collect_aux_losses
+from ...layers.moe_ffn import moe_ignore_tokens
 from ...layers.moe_slot import replace_ffn
+from .decoder import RTDETRTransformerDecoder
+from .hybrid_encoder import resize_padding_mask
 
 
 @MODELS.register_module()
@@ -26,7 +29,14 @@ class RTDETR(DINO):
       memory tokens by class score (detached) instead of learned
       embeddings; their boxes come from the same tokens;
     * the decoder layers' FFNs can be mixtures of experts
-      (``decoder.moe_cfg``);
+      (``decoder.moe_cfg``); denoising queries are left out of their
+      balance loss and usage (they do not exist at inference);
+    * padding: the neck gets the batch's padding mask (it runs in
+      :meth:`forward_transformer`, where the data samples are known), pad
+      tokens are never selected as queries, and query positions are
+      embedded from boxes in image coordinates
+      (:class:`RTDETRTransformerDecoder`), so an image padded into a
+      larger batch gets the boxes it gets alone;
     * auxiliary losses of the neck's and decoder's plug-ins (MoE balance,
       pruning) are added as ``enc_<name>`` / ``dec_<name>``, each the mean
       over the modules that report it.
@@ -52,7 +62,7 @@ class RTDETR(DINO):
     def _init_layers(self) -> None:
         decoder_cfg = dict(self.decoder)
         moe_cfg = decoder_cfg.pop('moe_cfg', None)
-        self.decoder = DinoTransformerDecoder(**decoder_cfg)
+        self.decoder = RTDETRTransformerDecoder(**decoder_cfg)
         for layer in self.decoder.layers:
             replace_ffn(layer, moe_cfg)
         self.embed_dims = self.decoder.embed_dims
@@ -69,6 +79,23 @@ class RTDETR(DINO):
                 m.init_weights()
         nn.init.xavier_uniform_(self.memory_trans_fc.weight)
 
+    def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
+        """Backbone levels. The neck (the hybrid encoder) needs the padding
+        mask of the batch, so it runs in :meth:`forward_transformer`."""
+        return self.backbone(batch_inputs)
+
+    def forward_transformer(self,
+                            img_feats: Tuple[Tensor, ...],
+                            batch_data_samples: OptSampleList = None) -> Dict:
+        """Hybrid encoder with the batch's padding mask, then DINO's query
+        selection, decoder and head inputs."""
+        padding_mask = None
+        if batch_data_samples is not None:
+            padding_mask = image_padding_mask(batch_data_samples,
+                                              img_feats[0])
+        feats = self.neck(img_feats, padding_mask=padding_mask)
+        return super().forward_transformer(feats, batch_data_samples)
+
     def pre_transformer(
             self,
             mlvl_feats: Sequence[Tensor],
@@ -83,18 +110,12 @@ class RTDETR(DINO):
             :meth:`forward_decoder`.
         """
         batch_size = mlvl_feats[0].size(0)
-        input_h, input_w = batch_data_samples[0].batch_input_shape
-        img_shapes = [s.img_shape[:2] for s in batch_data_samples]
-        padded = any(
-            tuple(s) != (input_h, input_w) for s in img_shapes)
+        full = image_padding_mask(batch_data_samples, mlvl_feats[0])
+        padded = full is not None
         masks: List[Optional[Tensor]] = [None] * len(mlvl_feats)
         if padded:
-            full = mlvl_feats[0].new_ones((batch_size, input_h, input_w))
-            for i, (h, w) in enumerate(img_shapes):
-                full[i, :h, :w] = 0
             masks = [
-                F.interpolate(full[None], size=f.shape[-2:])[0].bool()
-                for f in mlvl_feats
+                resize_padding_mask(full, f.shape[-2:]) for f in mlvl_feats
             ]
         memory = torch.cat([f.flatten(2).transpose(1, 2) for f in mlvl_feats],
                            dim=1)
@@ -147,10 +168,11 @@ class RTDETR(DINO):
         """
         num_tokens = memory.size(1)
         if num_tokens < self.num_queries:
-            raise ValueError(
-                f'num_queries ({self.num_queries}) exceeds the {num_tokens} '
-                'memory tokens of this input size: use larger images or '
-                'fewer queries')
+            raise ConfigError(
+                f'model.num_queries ({self.num_queries}) exceeds the '
+                f'{num_tokens} memory tokens of this input size (levels '
+                f'{spatial_shapes.tolist()}): use larger images or fewer '
+                'queries')
         output_memory, output_proposals = self.gen_encoder_output_proposals(
             memory, memory_mask, spatial_shapes)
         level = self.decoder.num_layers
@@ -158,7 +180,11 @@ class RTDETR(DINO):
         enc_coord_unact = self.bbox_head.reg_branches[level](
             output_memory) + output_proposals
 
-        topk = torch.topk(enc_class.max(-1)[0], k=self.num_queries, dim=1)[1]
+        enc_score = enc_class.max(-1)[0]
+        if memory_mask is not None:
+            # pad tokens are not part of the image: never a query
+            enc_score = enc_score.masked_fill(memory_mask, float('-inf'))
+        topk = torch.topk(enc_score, k=self.num_queries, dim=1)[1]
 
         def gather(x: Tensor) -> Tensor:
             return x.gather(1, topk[..., None].expand(-1, -1, x.size(-1)))
@@ -186,8 +212,15 @@ class RTDETR(DINO):
             dn_meta=dn_meta) if self.training else dict()
         return decoder_inputs, head_inputs
 
-    def forward_decoder(self, *args, **kwargs) -> Dict:
-        outputs = super().forward_decoder(*args, **kwargs)
+    def forward_decoder(self, query: Tensor, **kwargs) -> Dict:
+        """DINO's decoder; the leading denoising queries of training are
+        left out of the MoE layers' balance loss and usage."""
+        num_dn = query.size(1) - self.num_queries
+        is_dn = None
+        if num_dn > 0:
+            is_dn = torch.arange(query.size(1), device=query.device) < num_dn
+        with moe_ignore_tokens(self.decoder, is_dn):
+            outputs = super().forward_decoder(query=query, **kwargs)
         if self.training:
             # A batch without boxes has no denoising queries; touching the
             # label embedding keeps it in the graph so DDP does not hang.
@@ -204,16 +237,32 @@ class RTDETR(DINO):
         return losses
 
     def plugin_losses(self) -> Dict[str, Tensor]:
-        """Auxiliary losses of the last forward of the neck's and the
-        decoder's plug-ins, averaged over the modules that report them."""
-        losses: Dict[str, Tensor] = {}
-        for prefix, part in (('enc', self.neck), ('dec', self.decoder)):
-            per_key: Dict[str, List[Tensor]] = {}
-            for module in part.modules():
-                if module is part or not hasattr(module, 'aux_losses'):
-                    continue
-                for key, value in module.aux_losses().items():
-                    per_key.setdefault(key, []).append(value)
-            for key, values in per_key.items():
-                losses[f'{prefix}_{key}'] = torch.stack(values).mean()
-        return losses
+        """Auxiliary losses of the last forward of the plug-ins, namespaced
+        by their path (``'neck.pruner.loss_prune'``,
+        ``'decoder.layers.ffn.loss_balance'``: the mean over the layers of
+        a stack); see :func:`~featsel.models.base.collect_aux_losses`."""
+        return collect_aux_losses(self)
+
+
+def image_padding_mask(batch_data_samples: SampleList,
+                       like: Tensor) -> Optional[Tensor]:
+    """Padding mask of a batch at the input resolution.
+
+    Args:
+        batch_data_samples (list[DetDataSample]): With ``img_shape`` and
+            ``batch_input_shape`` in their metainfo.
+        like (Tensor): Any tensor on the batch's device.
+
+    Returns:
+        Tensor | None: ``(B, H_in, W_in)`` bool, True outside each image's
+        ``img_shape``; None when no image of the batch is padded.
+    """
+    input_h, input_w = batch_data_samples[0].batch_input_shape
+    img_shapes = [s.img_shape[:2] for s in batch_data_samples]
+    if all(tuple(s) == (input_h, input_w) for s in img_shapes):
+        return None
+    mask = torch.ones((len(img_shapes), input_h, input_w), dtype=torch.bool,
+                      device=like.device)
+    for i, (h, w) in enumerate(img_shapes):
+        mask[i, :h, :w] = False
+    return mask

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ....registry import MODELS
 from ....utils import ConfigError
+from ...base import collect_aux_losses
 from ...builder import build_selector
 from .task_spec import TaskSpec
 from .unet_encoder import check_in_channels
@@ -133,28 +134,34 @@ class MultiTaskSegmentor(BaseModel):
                             for loss in self.task_losses[name])
         losses = dict(self.loss_weighting(raw))
         losses.update({f'raw_{n}': v.detach() for n, v in raw.items()})
-        losses.update(self.selector.aux_losses())
-        losses.update(self.decoder.aux_losses())
+        # namespaced by plug-in path: 'selector.loss_x', 'decoder.loss_x'
+        losses.update(collect_aux_losses(self))
         return losses
 
     def predict(self, inputs: Tensor,
                 data_samples: Optional[SampleList] = None) -> SampleList:
         """Write ``pred_<task>`` (and ``prob_<task>`` for classification
-        tasks) into each sample at its original size."""
+        tasks) into each sample at its original size; ``pred_<task>``
+        carries the task's ``kind`` and ``num_classes`` as metainfo, and the
+        sample's metainfo ``tasks`` the task order."""
         logits = self.task_logits(inputs)
         if data_samples is None:
             data_samples = [SegDataSample() for _ in range(inputs.shape[0])]
         for i, sample in enumerate(data_samples):
             h, w = sample.metainfo.get('img_shape', inputs.shape[-2:])
             ori = sample.metainfo.get('ori_shape', (h, w))
+            sample.set_metainfo(dict(tasks=tuple(self.tasks)))
             for name, spec in self.tasks.items():
                 out = logits[name][i:i + 1, :, :h, :w]
                 if tuple(out.shape[-2:]) != tuple(ori[:2]):
                     out = F.interpolate(out, size=ori[:2], mode='bilinear',
                                         align_corners=False)
-                sample.set_data(
-                    {f'pred_{name}': PixelData(data=spec.decide(out)[0])})
-                if spec.kind != 'sdf':
+                sample.set_data({
+                    f'pred_{name}':
+                    PixelData(data=spec.decide(out)[0],
+                              metainfo=spec.field_meta)
+                })
+                if spec.kind_spec.has_probabilities:
                     sample.set_data({
                         f'prob_{name}':
                         PixelData(data=spec.activate(out)[0])

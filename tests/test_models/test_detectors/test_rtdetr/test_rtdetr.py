@@ -7,13 +7,18 @@ from featsel.models.layers import MoEFFN
 from tests.test_models.det_helpers import (DSET_CONFIGS, build_detector,
                                            det_samples, tiny_detector_cfg)
 
+# the plug-ins' losses, namespaced by their path in the model; a stack of
+# layers shares one key (the mean over its layers)
+ENC_BAL = 'neck.encoders.ffn.loss_balance'
+DEC_BAL = 'decoder.layers.ffn.loss_balance'
+ENC_PRUNE = 'neck.pruner.loss_prune'
 PLUGIN_LOSSES = {
     'rtdetr_r18': set(),
-    'rtdetr_r18_moe': {'enc_loss_balance', 'dec_loss_balance'},
-    'rtdetr_r18_prune': {'enc_loss_prune'},
-    'dset_r18': {'enc_loss_balance', 'dec_loss_balance', 'enc_loss_prune'},
+    'rtdetr_r18_moe': {ENC_BAL, DEC_BAL},
+    'rtdetr_r18_prune': {ENC_PRUNE},
+    'dset_r18': {ENC_BAL, DEC_BAL, ENC_PRUNE},
     'rtdetr_r50': set(),
-    'dset_r50': {'enc_loss_balance', 'dec_loss_balance', 'enc_loss_prune'},
+    'dset_r50': {ENC_BAL, DEC_BAL, ENC_PRUNE},
 }
 
 
@@ -35,8 +40,7 @@ def test_each_config_switches_its_mechanisms(name):
     model = build_detector(tiny_detector_cfg(name))
     losses, total = _loss(model, [2, 1])
     plugin = {k for k in losses
-              if k in ('enc_loss_balance', 'dec_loss_balance',
-                       'enc_loss_prune')}
+              if k in (ENC_BAL, DEC_BAL, ENC_PRUNE)}
     assert plugin == PLUGIN_LOSSES[name]
     assert torch.isfinite(total)
     moe = [m for m in model.modules() if isinstance(m, MoEFFN)]
@@ -60,11 +64,11 @@ def test_plugin_losses_are_layer_means(dset_r18):
     losses, _ = _loss(dset_r18, [2, 2])
     dec = [layer.ffn.aux_losses()['loss_balance']
            for layer in dset_r18.decoder.layers]
-    torch.testing.assert_close(losses['dec_loss_balance'],
+    torch.testing.assert_close(losses[DEC_BAL],
                                torch.stack(dec).mean())
     # weight 0.05 times a balance of about 1: this seeded batch routes
     # close to uniformly (E * sum f_i P_i is not >= 1 for every routing)
-    assert losses['dec_loss_balance'].item() >= 0.05 - 1e-6
+    assert losses[DEC_BAL].item() >= 0.05 - 1e-6
 
 
 @pytest.mark.parametrize('num_boxes', [[0, 3], [0, 0]])
@@ -110,7 +114,8 @@ def test_encoder_argument_is_rejected():
 
 
 def test_iou_varifocal_loss_matches_rtdetr_formula():
-    from featsel.models.detectors.rtdetr.varifocal_iou_loss import IoUVarifocalLoss
+    from featsel.models.detectors.rtdetr.varifocal_iou_loss import \
+        IoUVarifocalLoss
     torch.manual_seed(0)
     logits = torch.randn(7, 4)
     labels = torch.tensor([0, 3, 4, 4, 1, 4, 2])  # 4 = background
@@ -143,3 +148,20 @@ def test_loss_falls_on_a_repeated_batch():
         optim.step()
         history.append(total.item())
     assert sum(history[-3:]) / 3 < 0.7 * sum(history[:3]) / 3, history
+
+
+def test_decoder_moe_statistics_exclude_denoising_queries(dset_r18):
+    """A training forward with boxes (so with denoising queries) and one
+    without boxes (none) give the decoder MoE the same matching queries;
+    its load and balance loss must be the same."""
+    stats = []
+    for num_boxes in ([3, 2], [0, 0]):
+        torch.manual_seed(0)
+        _loss(dset_r18, num_boxes)
+        stats.append([(layer.ffn.last_expert_load.clone(),
+                       layer.ffn.last_balance_loss.detach().clone())
+                      for layer in dset_r18.decoder.layers])
+    with_dn, without_dn = stats
+    for (load_a, loss_a), (load_b, loss_b) in zip(with_dn, without_dn):
+        torch.testing.assert_close(load_a, load_b)
+        torch.testing.assert_close(loss_a, loss_b)

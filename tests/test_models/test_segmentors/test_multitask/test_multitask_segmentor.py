@@ -25,7 +25,8 @@ def test_loss_keys_and_predict_fields(decoder):
         assert losses[f'loss_{task}'].requires_grad
         assert f'raw_{task}' in losses and f'sigma_{task}' in losses
     if decoder:
-        assert {'loss_gate_sharpness', 'loss_scale_smoothness'} <= set(losses)
+        assert {'decoder.loss_gate_sharpness',
+                'decoder.loss_scale_smoothness'} <= set(losses)
     model.eval()
     with torch.no_grad():
         out = model(inputs, samples, mode='predict')

@@ -115,3 +115,60 @@ def test_gate_records_name_scale_and_task():
 def test_aux_losses_before_any_forward_are_empty():
     dec = _decoder(gate_losses=[dict(type='GateSharpnessLoss')])
     assert dec.aux_losses() == {}
+
+
+def test_gate_losses_and_their_gradients_match_the_plain_graph():
+    """The fused node (regularisers recomputed in backward) gives the
+    values and gradients of the regularisers applied to alpha directly."""
+    losses = [dict(type='GateSharpnessLoss', loss_weight=0.5),
+              dict(type='SpatialSmoothnessLoss', loss_weight=2.0)]
+    torch.manual_seed(0)
+    dec = _decoder(gate_losses=losses, detach_gate_input=False, refine=False)
+    feats = [f.requires_grad_() for f in _feats()]
+    out = dec({'a': feats, 'b': feats})
+    aux = dec.aux_losses()
+    assert set(aux) == {'loss_gate_sharpness', 'loss_spatial_smoothness'}
+    sharp, smooth = dec.gate_losses
+    alphas = list(dec.last_alphas.values())
+    for name, loss in (('loss_gate_sharpness', sharp),
+                       ('loss_spatial_smoothness', smooth)):
+        torch.testing.assert_close(
+            aux[name], torch.stack([loss(a) for a in alphas]).mean())
+    total = out['a'].sum() + out['b'].pow(2).mean() + sum(aux.values())
+    params = list(dec.gates.parameters()) + feats
+    got = torch.autograd.grad(total, params)
+    # the same graph with the plain product and regularisers
+    b, s, c, h, w = 2, 3, 6, 16, 16
+    stacked = dec.project(feats)
+    want_total = 0
+    for task in ('a', 'b'):
+        alpha = dec.gates[task](stacked.view(b, s * c, h, w))
+        fused = (alpha * stacked).sum(1)
+        want_total = want_total + (fused.sum() if task == 'a'
+                                   else fused.pow(2).mean())
+        want_total = want_total + (sharp(alpha) + smooth(alpha)) / 2
+    want = torch.autograd.grad(want_total, params)
+    for g, h_ in zip(got, want):
+        torch.testing.assert_close(g, h_, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize('mode', ['bilinear', 'nearest'])
+def test_upsample_mode(mode):
+    dec = _decoder(upsample_mode=mode)
+    feats = _feats()
+    stacked = dec.project(feats)
+    up = torch.nn.functional.interpolate(
+        dec.projections[2](feats[2]), size=(16, 16), mode=mode,
+        align_corners=False if mode == 'bilinear' else None)
+    torch.testing.assert_close(stacked[:, 2], up)
+    if mode == 'nearest':  # each coarse pixel copied to a 4x4 block
+        assert (stacked[:, 2, :, :4, :4] == stacked[:, 2, :, :1, :1]).all()
+    with pytest.raises(ValueError, match="upsample_mode must be"):
+        _decoder(upsample_mode='bicubic')
+
+
+def test_no_gate_losses_in_eval():
+    dec = _decoder(gate_losses=[dict(type='GateSharpnessLoss')]).eval()
+    feats = _feats()
+    dec({'a': feats, 'b': feats})
+    assert dec.aux_losses() == {}
