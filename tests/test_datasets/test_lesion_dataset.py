@@ -57,7 +57,9 @@ def test_pipeline_packs_all_tasks(tiny_root):
         dict(type='CheckedLoadAnnotations'),
         dict(type='GenerateSDF'),
         dict(type='GenerateBoundary'),
-        dict(type='PackMultiTaskInputs'),
+        dict(type='PackMultiTaskInputs',
+             targets=dict(seg='gt_seg_map', sdf='gt_sdf_map',
+                          bnd='gt_boundary_map')),
     ]
     out = _build(tiny_root, pipeline=pipeline)[0]
     assert tuple(out['inputs'].shape) == (3, 32, 32)

@@ -95,9 +95,17 @@ def _full_results():
     return GenerateBoundary()(results)
 
 
+THREE_TASKS = dict(seg='gt_seg_map', sdf='gt_sdf_map', bnd='gt_boundary_map')
+
+
+def test_pack_needs_the_task_names():
+    with pytest.raises(ConfigError, match='PackMultiTaskInputs.targets'):
+        PackMultiTaskInputs(targets={})
+
+
 def test_pack_fields_dtypes_and_meta():
     results = _full_results()
-    packed = PackMultiTaskInputs()(results)
+    packed = PackMultiTaskInputs(targets=THREE_TASKS)(results)
     inputs, sample = packed['inputs'], packed['data_samples']
     assert inputs.dtype == torch.uint8 and tuple(inputs.shape) == (3, 8, 8)
     assert torch.equal(inputs, torch.from_numpy(results['img']).permute(2, 0,
@@ -127,7 +135,7 @@ def test_pack_missing_key_names_task_and_producer():
     results = _full_results()
     del results['gt_boundary_map']
     with pytest.raises(ConfigError) as err:
-        PackMultiTaskInputs()(results)
+        PackMultiTaskInputs(targets=THREE_TASKS)(results)
     msg = str(err.value)
     assert '"bnd"' in msg and 'gt_boundary_map' in msg
     assert 'GenerateBoundary' in msg

@@ -1,5 +1,5 @@
 """Pack images and any number of dense per-task targets into a sample."""
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
@@ -10,8 +10,6 @@ from mmseg.structures import SegDataSample
 from featsel.registry import TRANSFORMS
 from featsel.utils import ConfigError, DataError
 
-DEFAULT_TARGETS = dict(
-    seg='gt_seg_map', sdf='gt_sdf_map', bnd='gt_boundary_map')
 # Which transform writes each default results key, for error messages.
 _PRODUCERS = {
     'gt_seg_map': 'mmseg.LoadAnnotations',
@@ -37,9 +35,9 @@ class PackMultiTaskInputs(BaseTransform):
     metainfo.
 
     Args:
-        targets (dict[str, str], optional): Task name -> results key.
-            Defaults to None, meaning ``dict(seg='gt_seg_map',
-            sdf='gt_sdf_map', bnd='gt_boundary_map')``.
+        targets (dict[str, str]): Task name -> results key, e.g.
+            ``dict(seg='gt_seg_map', sdf='gt_sdf_map',
+            bnd='gt_boundary_map')``; the task names are the model's.
         meta_keys (Sequence[str]): Results keys copied into the sample's
             metainfo when present. Defaults to those of mmseg's
             ``PackSegInputs``.
@@ -47,13 +45,17 @@ class PackMultiTaskInputs(BaseTransform):
 
     def __init__(
         self,
-        targets: Optional[Dict[str, str]] = None,
+        targets: Dict[str, str],
         meta_keys: Sequence[str] = ('img_path', 'seg_map_path', 'ori_shape',
                                     'img_shape', 'pad_shape', 'scale_factor',
                                     'flip', 'flip_direction',
                                     'reduce_zero_label')
     ) -> None:
-        self.targets = dict(DEFAULT_TARGETS if targets is None else targets)
+        if not targets:
+            raise ConfigError('PackMultiTaskInputs.targets is empty; give '
+                              'task name -> results key, e.g. '
+                              "dict(seg='gt_seg_map')")
+        self.targets = dict(targets)
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
