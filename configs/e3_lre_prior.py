@@ -3,7 +3,12 @@
 # identity), mixed per pixel by a spatial gate per task (SPEC S1, scheme 2);
 # a balance term keeps every expert used, an orthogonality term keeps the
 # experts different.
-_base_ = ['baseline_multitask.py']
+# the baseline's pieces, not baseline_multitask.py itself, so the configs
+# that build on this one stay within two _base_ levels
+_base_ = [
+    '_base_/models/multitask_unet.py', '_base_/datasets/demo_lesions.py',
+    '_base_/schedules/schedule_demo.py', '_base_/default_runtime.py'
+]
 
 model = dict(
     selector=dict(

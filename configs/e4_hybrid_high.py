@@ -1,7 +1,12 @@
 # E4_HybridHigh: TaskDW on f1-f4, depthwise experts (E3's weak prior) on f5
 # (SPEC S1). One selector class; the per-scale plan picks each scale's
 # block.
-_base_ = ['baseline_multitask.py']
+# the baseline's pieces, not baseline_multitask.py itself, so the configs
+# that build on this one stay within two _base_ levels
+_base_ = [
+    '_base_/models/multitask_unet.py', '_base_/datasets/demo_lesions.py',
+    '_base_/schedules/schedule_demo.py', '_base_/default_runtime.py'
+]
 
 model = dict(
     selector=dict(

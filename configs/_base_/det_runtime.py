@@ -18,7 +18,8 @@ default_hooks = dict(
 )
 custom_hooks = [
     dict(type='featsel.EvalReportHook'),
-    # keep ratio of the token pruner, set at each epoch (no-op without one)
+    # keep ratio of the token pruner, set before every iteration (no-op
+    # without one)
     dict(type='featsel.TokenPruningScheduleHook', interval=20),
     # expert shares per MoE layer; warns when one takes > 50 % of the slots
     dict(type='featsel.MoEUsageHook', interval=20, warn_share=0.5),

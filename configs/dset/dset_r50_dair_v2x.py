@@ -22,10 +22,14 @@ model = dict(
     bbox_head=dict(num_classes=10))
 # experts that get no token in a step have no gradient
 find_unused_parameters = True
+# the base's hooks, with wider log intervals, plus EMA and the switch
 custom_hooks = [
     dict(type='featsel.EvalReportHook'),
     dict(type='featsel.TokenPruningScheduleHook', interval=50),
     dict(type='featsel.MoEUsageHook', interval=50, warn_share=0.5),
+    dict(type='featsel.CheckpointCheckHook'),
+    dict(type='featsel.NonFiniteGuardHook'),
+    dict(type='featsel.RandomStateHook'),
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.0001,
          update_buffers=True, priority=49),
     # no mosaic in the last epoch, as RT-DETR (set switch_epoch to

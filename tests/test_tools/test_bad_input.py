@@ -48,8 +48,7 @@ def test_config_errors(demo_root, tmp_path, options, needles):
 def test_missing_data_path_names_it(tmp_path):
     missing = str(tmp_path / 'nowhere')
     proc = _train(missing, str(tmp_path / 'w'))
-    _assert_one_line_error(proc, osp.join(missing, 'img_dir', 'train'),
-                           'make_demo_data.py')
+    _assert_one_line_error(proc, f'"{missing}"', 'make_demo_data.py')
 
 
 def test_missing_config_names_it(tmp_path):

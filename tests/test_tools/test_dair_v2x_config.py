@@ -21,6 +21,23 @@ CONFIG = 'configs/dset/dset_r50_dair_v2x.py'
 SCALE = 64
 
 
+def _hook_index(cfg, type_):
+    types = [hook['type'] for hook in cfg.custom_hooks]
+    return types.index(type_)
+
+
+def test_dair_v2x_config_keeps_the_runtime_guards():
+    """The config replaces ``custom_hooks``: it must still carry every
+    hook of the detection runtime."""
+    cfg = Config.fromfile(CONFIG)
+    base = Config.fromfile('configs/_base_/det_runtime.py')
+    types = {hook['type'] for hook in cfg.custom_hooks}
+    assert {hook['type'] for hook in base.custom_hooks} <= types
+
+
+SWITCH = _hook_index(Config.fromfile(CONFIG), 'PipelineSwitchHook')
+
+
 def test_dair_v2x_config_trains_on_converted_data(tmp_path):
     root = _make_tree(str(tmp_path / 'cooperative-vehicle-infrastructure'))
     ann = osp.join(root, 'annotations')
@@ -37,8 +54,8 @@ def test_dair_v2x_config_trains_on_converted_data(tmp_path):
         f'train_dataloader.dataset.pipeline.1.border=({-SCALE // 2},'
         f'{-SCALE // 2})',
         f'val_dataloader.dataset.pipeline.1.scale={scale}',
-        'custom_hooks.4.switch_epoch=1',
-        f'custom_hooks.4.switch_pipeline.0.scale={scale}',
+        f'custom_hooks.{SWITCH}.switch_epoch=1',
+        f'custom_hooks.{SWITCH}.switch_pipeline.0.scale={scale}',
         f'train_dataloader.dataset.dataset.data_root={root}/',
         f'val_dataloader.dataset.data_root={root}/',
         f'val_evaluator.ann_file={ann}/instances_val.json',
