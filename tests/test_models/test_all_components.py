@@ -73,7 +73,7 @@ def test_builds_unprefixed_and_runs_under_every_scope(kind, name, scope):
 
 def test_nested_regulariser_builds_under_mmseg_and_mmdet():
     """The case that used to fail with a KeyError outside featsel's scope."""
-    cfg = dict(type='LowRankExpertSelector', tasks=['a'], in_channels=[4],
+    cfg = dict(type='DepthwiseExpertSelector', tasks=['a'], in_channels=[4],
                orth_loss=dict(type='ExpertOrthogonalityLoss'))
     for scope in ('mmseg', 'mmdet'):
         with DefaultScope.overwrite_default_scope(scope):

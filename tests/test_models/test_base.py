@@ -107,7 +107,7 @@ def test_selector_and_patchgate_terms_with_one_name_are_both_summed():
     cfg = tiny_segmentor_cfg(
         decoder=dict(type='PatchGateDecoder', channels=4,
                      gate_losses=[balance]),
-        selector=dict(type='LowRankExpertSelector', gate_losses=[balance]),
+        selector=dict(type='DepthwiseExpertSelector', gate_losses=[balance]),
         loss_weighting=dict(type='FixedTaskWeights'))
     torch.manual_seed(0)
     model: BaseModel = MODELS.build(cfg)

@@ -10,7 +10,7 @@ Two comparisons, each of forward + backward, timed and with peak memory:
    mixing the same experts (``mix_experts_shared`` against one stack shared
    by the gates). Outputs must agree to 1e-5 first.
 2. **Selectors against the decoders they feed**: the selector of each
-   experiment config (E1 TaskDW, E3 low-rank experts, with their
+   experiment config (E1 TaskDW, E3 depthwise experts, with their
    regularisers) and the per-task UNet decoders of the baseline config, all
    fed the features the baseline's encoder gives for one batch. A selector
    should cost little next to the decoders.

@@ -1,5 +1,5 @@
 from .identity_selector import IdentitySelector
-from .lowrank_expert_block import DepthwiseExpertBlock, LowRankExpertBlock
+from .depthwise_expert_block import DepthwiseExpertBlock, LowRankExpertBlock
 from .multiscale_task_selector import (DepthwiseExpertSelector,
                                        LowRankExpertSelector,
                                        MultiScaleTaskSelector, TaskDWSelector)

@@ -13,7 +13,7 @@ from torch import Tensor
 from ...registry import SELECTORS
 from ...utils import ConfigError
 from ..base import BaseSelector, Example, GateRecord
-from .lowrank_expert_block import DepthwiseExpertBlock
+from .depthwise_expert_block import DepthwiseExpertBlock
 from .scale_block import ScaleBlock, ScaleIdentityBlock
 from .task_dw_block import TaskDWBlock
 

@@ -345,7 +345,7 @@ def test_hooks_in_a_training_run(demo_root, tmp_path):
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs',
                                    'baseline_multitask.py'))
     cfg.model = tiny_segmentor_cfg(
-        selector=dict(type='LowRankExpertSelector',
+        selector=dict(type='DepthwiseExpertSelector',
                       experts=[dict(type='DWConvExpert')] * 2,
                       gating=dict(type='ConvGating')),
         data_preprocessor=cfg.model.data_preprocessor)
