@@ -86,3 +86,14 @@ def test_benchmark_cli_defaults():
     assert args.threads is None
     assert tool.default_out(args.config) == osp.join(
         'work_dirs', 'benchmark', 'e6_patchgate.json')
+
+
+def test_config_options_override_the_measured_config_only():
+    tool = load_tool('benchmark')
+    args = tool.parse_args([
+        CONFIG, '--cfg-options', 'model.encoder.base_channels=8',
+        '--config-options', 'model.decoder.fusion_level=0'])
+    config, baseline = tool.model_specs(args)
+    assert config.cfg_options == {'model.encoder.base_channels': 8,
+                                  'model.decoder.fusion_level': 0}
+    assert baseline.cfg_options == {'model.encoder.base_channels': 8}

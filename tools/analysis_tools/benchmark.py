@@ -8,6 +8,7 @@ peak train memory, each with the ratio config / baseline (see
 import argparse
 import os.path as osp
 import sys
+from typing import Tuple
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO_ROOT)
@@ -40,11 +41,24 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of both configs, e.g. '
         'model.encoder.base_channels=8')
+    parser.add_argument(
+        '--config-options', nargs='+', action=DictAction,
+        help='override settings of the measured config only (after '
+        '--cfg-options), e.g. model.decoder.fusion_level=0')
     return parser.parse_args(argv)
 
 
 def default_out(config: str) -> str:
     return osp.join('work_dirs', 'benchmark', f'{ModelSpec(config).name}.json')
+
+
+def model_specs(args: argparse.Namespace) -> Tuple[ModelSpec, ModelSpec]:
+    """The measured config (``--cfg-options`` then ``--config-options``)
+    and the baseline (``--cfg-options`` only)."""
+    config_options = {**(args.cfg_options or {}),
+                      **(args.config_options or {})}
+    return (ModelSpec(args.config, config_options or None),
+            ModelSpec(args.baseline, args.cfg_options))
 
 
 def compare(config: ModelSpec, baseline: ModelSpec,
@@ -71,9 +85,7 @@ def compare(config: ModelSpec, baseline: ModelSpec,
 def main(argv=None) -> dict:
     args = parse_args(argv)
     MMLogger.get_instance('featsel_benchmark', log_level='INFO')
-    report = compare(ModelSpec(args.config, args.cfg_options),
-                     ModelSpec(args.baseline, args.cfg_options),
-                     settings_from_args(args))
+    report = compare(*model_specs(args), settings_from_args(args))
     table = report.pop('table')
     out = args.out or default_out(args.config)
     write_report(report, [table], out)

@@ -106,7 +106,7 @@ def test_pixel_and_channel_weights(weight, channels):
     block = TaskDWBlock(4, ['a'], weight=weight)
     x = torch.randn(2, 4, 6, 6)
     out = block(x)['a']
-    w = block.gate_records()['a'].value
+    w = block.records()['a'].value
     assert w.shape == (2, channels, 6, 6)
     assert ((w > 0) & (w < 1)).all()
     torch.testing.assert_close(out, w * x)
@@ -117,7 +117,7 @@ def test_return_weight_gives_the_map(weight):
     block = TaskDWBlock(4, ['a'], weight=weight, return_weight=True)
     x = torch.randn(2, 4, 6, 6)
     out = block(x)['a']
-    w = block.gate_records()['a'].value
+    w = block.records()['a'].value
     assert out.shape == x.shape  # a pixel map is expanded to C channels
     torch.testing.assert_close(out, w.expand_as(x))
 
@@ -125,7 +125,7 @@ def test_return_weight_gives_the_map(weight):
 def test_task_dw_starts_open():
     block = TaskDWBlock(4, ['a', 'b'])
     block(torch.zeros(1, 4, 5, 5))
-    for record in block.gate_records().values():
+    for record in block.records().values():
         assert record.kind == 'sigmoid'
         torch.testing.assert_close(record.value,
                                    torch.full((1, 4, 5, 5), 0.8808),
@@ -161,7 +161,7 @@ def test_task_dw_has_no_relu_before_the_sigmoid(weight):
             gate[2].weight.fill_(1.0)
     block.eval()  # BN with its initial running stats: identity + bias
     block(torch.ones(1, 4, 5, 5))
-    w = block.gate_records()['a'].value
+    w = block.records()['a'].value
     assert w.shape == ((1, 4, 5, 5) if weight == 'channel' else (1, 1, 5, 5))
     assert w.max() < 0.5
     # the centre: 9 taps of -1, so -9 (+ 2) per channel
@@ -181,7 +181,7 @@ def test_training_closes_a_gate_on_a_useless_channel():
         optim.zero_grad()
         loss.backward()
         optim.step()
-    w = block.gate_records()['a'].value.detach()
+    w = block.records()['a'].value.detach()
     assert w[:, 0].mean() < 0.2 < 0.8 < w[:, 1].mean()
 
 
@@ -199,7 +199,7 @@ def test_stop_grad_cuts_the_gates_from_the_encoder(kind, detach):
     block = _block(kind, detach)
     f = torch.randn(2, 4, 6, 6, requires_grad=True)
     block(f)
-    gates = sum(r.value.pow(2).sum() for r in block.gate_records().values())
+    gates = sum(r.value.pow(2).sum() for r in block.records().values())
     params = [p for n, p in block.named_parameters() if 'gate' in n]
     grad, *param_grads = torch.autograd.grad(gates, [f] + params,
                                              allow_unused=True)
@@ -219,7 +219,7 @@ def test_stop_grad_keeps_the_feature_path(kind):
     assert f.grad is not None and f.grad.abs().sum() > 0
     if kind == 'task_dw':  # d(w * f)/df with w a constant of f
         torch.testing.assert_close(f.grad,
-                                   block.gate_records()['a'].value.detach())
+                                   block.records()['a'].value.detach())
 
 
 # ------------------------------------------------------ depthwise experts
@@ -235,7 +235,7 @@ def test_dw_experts_mix_the_shared_experts(residual):
     out = block(x)
     assert len(block.experts) == 3 and set(block.gates) == {'a', 'b'}
     for task in ('a', 'b'):
-        alpha = block.gate_records()[task].value
+        alpha = block.records()[task].value
         expected = mix_experts_naive(x, alpha, block.experts)
         if residual:
             expected = expected + x
@@ -248,7 +248,7 @@ def test_dw_experts_mix_the_shared_experts(residual):
 def test_gates_sum_to_one(gating):
     selector = _selector(dict(type='DepthwiseExpertSelector', gating=gating))
     selector(_feats())
-    records = selector.gate_records()
+    records = selector.records()
     assert sorted(records) == sorted(f'f{i}/{t}' for i in (1, 2, 3)
                                      for t in TASKS)
     for record in records.values():
@@ -268,7 +268,7 @@ def test_task_conditioned_gate_is_built_once_and_shared(gating):
         assert isinstance(block.shared_gate, gating)
         assert all(block.gate(t) is block.shared_gate for t in TASKS)
     selector(_feats())
-    records = selector.gate_records()
+    records = selector.records()
     assert not torch.allclose(records['f1/seg'].value,
                               records['f1/sdf'].value)
 
@@ -302,7 +302,7 @@ def test_aux_losses_average_over_scales_and_tasks():
     losses = selector.aux_losses()
     assert set(losses) == {'loss_gate_balance', 'loss_gate_sharpness'}
     balance, sharp = selector.blocks[0].gate_losses
-    alphas = [r.value for k, r in selector.gate_records().items()
+    alphas = [r.value for k, r in selector.records().items()
               if not k.startswith('f2/')]
     assert len(alphas) == 2 * len(TASKS)
     torch.testing.assert_close(
@@ -443,7 +443,7 @@ def test_identity_scale_passes_the_same_tensor():
     out = selector(feats)
     assert all(out[t][0] is feats[0] and out[t][2] is feats[2]
                for t in TASKS)
-    assert sorted(selector.gate_records()) == [f'f2/{t}' for t in
+    assert sorted(selector.records()) == [f'f2/{t}' for t in
                                                sorted(TASKS)]
 
 
@@ -504,4 +504,4 @@ def test_segmentor_trains_with_the_selector(name):
     assert ('selector.loss_gate_balance' in losses) == (name == 'dw_experts')
     assert ('selector.loss_expert_orth' in losses) == (name == 'dw_experts')
     assert raw[-1] < 0.7 * raw[0]
-    assert set(model.selector.gate_records()) >= {'f2/seg', 'f2/bnd'}
+    assert set(model.selector.records()) >= {'f2/seg', 'f2/bnd'}

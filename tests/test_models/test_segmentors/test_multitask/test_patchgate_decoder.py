@@ -106,7 +106,7 @@ def test_gate_records_name_scale_and_task():
     dec = _decoder()
     feats = _feats()
     dec({'a': feats, 'b': feats})
-    records = dec.gate_records()
+    records = dec.records()
     assert set(records) == {'fused/a', 'fused/b'}
     assert records['fused/a'].kind == 'softmax'
     assert records['fused/a'].value is dec.last_alphas['a']
