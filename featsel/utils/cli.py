@@ -110,7 +110,7 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
-def _read_config(path: str) -> Config:
+def read_config(path: str) -> Config:
     """``Config.fromfile`` whose syntax errors and missing ``_base_`` files
     name the file (and the line)."""
     if not osp.isfile(path):
@@ -179,7 +179,7 @@ def load_config(args: argparse.Namespace) -> Config:
     work dir (default ``work_dirs/<config name>``) and the checkpoint trust
     (``--trust-checkpoint`` or ``trust_checkpoint=True`` in the config)."""
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    cfg = _read_config(args.config)
+    cfg = read_config(args.config)
     if args.cfg_options is not None:
         check_option_types(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
