@@ -41,8 +41,9 @@ from ..datasets.transforms import (GenerateBoundary, GenerateSDF,
                                    PackMultiTaskInputs)
 
 from ..engine.compat import load_local_checkpoint
-from ..engine.hooks.checkpoint_guards import compare_state_dicts
-from ..utils.cli import read_config, check_option_types
+from ..engine.hooks.checkpoint_guards import (compare_state_dicts,
+                                              describe_misfit)
+from ..utils.cli import check_option_types, read_config
 from ..utils.errors import CheckpointError, ConfigError, DataError
 
 ConfigType = Union[str, os.PathLike, Config]
@@ -219,13 +220,8 @@ def _load_weights(model: nn.Module, filename: str) -> None:
     state = checkpoint.get('state_dict', checkpoint)
     diff = compare_state_dicts(model.state_dict(), state)
     if any(diff.values()):
-        examples = '; '.join(f'{kind} {", ".join(keys[:2])}'
-                             for kind, keys in diff.items() if keys)
-        raise CheckpointError(
-            f'checkpoint "{filename}" does not fit the model of the config '
-            f'(missing {len(diff["missing"])}, unexpected '
-            f'{len(diff["unexpected"])}, shape mismatched '
-            f'{len(diff["mismatched"])}: {examples})')
+        raise CheckpointError(f'{describe_misfit(filename, diff)} of the '
+                              'config')
     # a model saved from inside DistributedDataParallel
     state = {k.removeprefix('module.'): v for k, v in state.items()}
     load_state_dict(model, state, strict=True)

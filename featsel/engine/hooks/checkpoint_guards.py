@@ -47,6 +47,17 @@ def compare_state_dicts(model_state: Dict[str, torch.Tensor],
                 mismatched=mismatched)
 
 
+def describe_misfit(filename: str, diff: Dict[str, List[str]]) -> str:
+    """``checkpoint "<file>" does not fit the model (missing a, unexpected
+    b, shape mismatched c: <first keys of each>)`` for a
+    :func:`compare_state_dicts` result."""
+    examples = '; '.join(f'{kind} {", ".join(keys[:2])}'
+                         for kind, keys in diff.items() if keys)
+    return (f'checkpoint "{filename}" does not fit the model (missing '
+            f'{len(diff["missing"])}, unexpected {len(diff["unexpected"])}, '
+            f'shape mismatched {len(diff["mismatched"])}: {examples})')
+
+
 @HOOKS.register_module()
 class CheckpointCheckHook(Hook):
     """Check that a loaded checkpoint fits the model, before it is used.
@@ -84,16 +95,10 @@ class CheckpointCheckHook(Hook):
         resuming = bool(runner.cfg.get('resume', False))
         if not any(diff.values()) or not (self.strict or resuming):
             return
-        examples = '; '.join(f'{kind} {", ".join(keys[:2])}'
-                             for kind, keys in diff.items() if keys)
         fix = ('resuming needs a checkpoint of this model and config'
                if resuming else 'pass --non-strict (or CheckpointCheckHook '
                'strict=False) to load the weights that fit')
-        raise CheckpointError(
-            f'checkpoint "{filename}" does not fit the model (missing '
-            f'{len(diff["missing"])}, unexpected {len(diff["unexpected"])}, '
-            f'shape mismatched {len(diff["mismatched"])}: {examples}); '
-            f'{fix}')
+        raise CheckpointError(f'{describe_misfit(filename, diff)}; {fix}')
 
 
 def _non_finite(values: Dict[str, Any]) -> Dict[str, float]:

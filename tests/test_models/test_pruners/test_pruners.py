@@ -53,18 +53,21 @@ def test_keep_ratio_schedule_table(keep, warmup, table):
         assert keep_ratio_at(epoch, keep, warmup) == pytest.approx(ratio)
 
 
-def test_set_epoch_drives_the_persistent_buffer():
+def test_set_progress_drives_the_persistent_buffer():
     pruner = _pruner(keep_ratio=0.7, warmup_epochs=10)
     # built fresh, it prunes at the target
     assert pruner.current_keep_ratio == pytest.approx(0.7)
-    pruner.set_epoch(5)
+    pruner.set_progress(5, iter=50)
     assert pruner.current_keep_ratio == pytest.approx(0.85)
     assert 'keep_ratio_now' in pruner.state_dict()
     fresh = _pruner(keep_ratio=0.7, warmup_epochs=10)
     fresh.load_state_dict(pruner.state_dict())
     assert fresh.current_keep_ratio == pytest.approx(0.85)
-    pruner.set_epoch(0)
+    pruner.set_progress(0, iter=0)
     assert pruner.current_keep_ratio == 1.0
+    with pytest.warns(DeprecationWarning, match='set_epoch'):
+        pruner.set_epoch(5)  # the old name still works
+    assert pruner.current_keep_ratio == pytest.approx(0.85)
 
 
 # ---------------------------------------------------------------------- #
@@ -144,7 +147,7 @@ def test_forced_scores_keep_exactly_the_top_k():
 
 def test_ratio_one_keeps_everything_in_order():
     pruner = _pruner(keep_ratio=0.5, warmup_epochs=10)
-    pruner.set_epoch(0)
+    pruner.set_progress(0, iter=0)
     tokens = _tokens(b=2, n=9)
     out = pruner(tokens)
     assert out.index.tolist() == [list(range(9))] * 2
