@@ -127,6 +127,24 @@ def _expert_backward(grad: Tensor, x: Tensor, spec: _Spec,
         list(padding), list(dilation), False, [0, 0], x.shape[1], mask))
 
 
+def _accumulate_expert_backward(grad: Tensor, x: Tensor, spec: _Spec,
+                                params: Sequence[Optional[Tensor]],
+                                i: Optional[int], need_x: bool,
+                                need_params: Sequence[bool],
+                                grad_x: Optional[Tensor],
+                                grad_params: List[Optional[Tensor]]) -> None:
+    """Back-propagate ``grad`` through one expert: add its ``dx`` to
+    ``grad_x`` and store its ``dW``, ``db`` in ``grad_params``."""
+    gx, gw, gb = _expert_backward(
+        grad.to(x.dtype), x, spec, params, i, need_x,
+        i is not None and need_params[i],
+        i is not None and need_params[i + 1])
+    if gx is not None:
+        grad_x.add_(gx)
+    if i is not None:
+        grad_params[i], grad_params[i + 1] = gw, gb
+
+
 def _autocast_dtype(device_type: str) -> Optional[torch.dtype]:
     """The dtype autocast gives convolutions on ``device_type``; None when
     autocast is off there."""
@@ -224,14 +242,8 @@ class FusedDWMixture(torch.autograd.Function):
                 grad_k = a_k * g if grad_k is None else grad_k.addcmul_(
                     a_k, g)
             del e_k
-            gx, gw, gb = _expert_backward(
-                grad_k.to(x.dtype), x, spec, params, i, need_x,
-                i is not None and need_params[i],
-                i is not None and need_params[i + 1])
-            if gx is not None:
-                grad_x.add_(gx)
-            if i is not None:
-                grad_params[i], grad_params[i + 1] = gw, gb
+            _accumulate_expert_backward(grad_k, x, spec, params, i, need_x,
+                                        need_params, grad_x, grad_params)
         grads_alpha = [torch.stack(g, 1) if g else None for g in grad_alpha]
         return (grad_x, None, None, *grads_alpha, *grad_params)
 
@@ -371,14 +383,8 @@ class FusedExpertGram(torch.autograd.Function):
                 m = weights[:, a, c].view(-1, 1, 1, 1)
                 e_c = _run_expert(x, spec_c, params, i_c)
                 z = m * e_c if z is None else z.addcmul_(m, e_c)
-            gx, gw, gb = _expert_backward(
-                z.to(x.dtype), x, spec, params, i, need_x,
-                i is not None and need_params[i],
-                i is not None and need_params[i + 1])
-            if gx is not None:
-                grad_x.add_(gx)
-            if i is not None:
-                grad_params[i], grad_params[i + 1] = gw, gb
+            _accumulate_expert_backward(z, x, spec, params, i, need_x,
+                                        need_params, grad_x, grad_params)
         return (grad_x, None, *grad_params)
 
 

@@ -39,6 +39,11 @@ class _GateLoss(BaseLoss):
             ``loss_`` to be optimised.
     """
 
+    # every gate regulariser takes the same example: per-pixel gates
+    example = Example(
+        args=dict(loss_weight=0.1),
+        run=lambda m: m(torch.randn(2, 4, 6, 6).softmax(dim=1)))
+
     def __init__(self, loss_weight: float, loss_name: str) -> None:
         super().__init__()
         self.loss_weight = loss_weight
@@ -56,10 +61,6 @@ class _GateLoss(BaseLoss):
 class GateSharpnessLoss(_GateLoss):
     """``mean_positions H(alpha)``: low when each position picks one expert."""
 
-    example = Example(
-        args=dict(loss_weight=0.1),
-        run=lambda m: m(torch.randn(2, 4, 6, 6).softmax(dim=1)))
-
     def __init__(self, loss_weight: float = 1.0,
                  loss_name: str = 'loss_gate_sharpness') -> None:
         super().__init__(loss_weight, loss_name)
@@ -71,10 +72,6 @@ class GateSharpnessLoss(_GateLoss):
 @LOSSES.register_module()
 class GateBalanceLoss(_GateLoss):
     """``log K - H(mean alpha)``: low when the experts are used evenly."""
-
-    example = Example(
-        args=dict(loss_weight=0.1),
-        run=lambda m: m(torch.randn(2, 4, 6, 6).softmax(dim=1)))
 
     def __init__(self, loss_weight: float = 1.0,
                  loss_name: str = 'loss_gate_balance') -> None:
@@ -89,10 +86,6 @@ class GateBalanceLoss(_GateLoss):
 @LOSSES.register_module()
 class ScaleSmoothnessLoss(_GateLoss):
     """``mean (alpha_{i+1} - alpha_i)^2`` over neighbouring scales ``i``."""
-
-    example = Example(
-        args=dict(loss_weight=0.1),
-        run=lambda m: m(torch.randn(2, 4, 6, 6).softmax(dim=1)))
 
     def __init__(self, loss_weight: float = 1.0,
                  loss_name: str = 'loss_scale_smoothness') -> None:
@@ -116,10 +109,6 @@ class SpatialSmoothnessLoss(_GateLoss):
     for the boundary only, so this term and :class:`GateSharpnessLoss`
     are minimised together by piecewise-constant one-hot gates.
     """
-
-    example = Example(
-        args=dict(loss_weight=0.1),
-        run=lambda m: m(torch.randn(2, 4, 6, 6).softmax(dim=1)))
 
     def __init__(self, loss_weight: float = 1.0,
                  loss_name: str = 'loss_spatial_smoothness') -> None:
