@@ -125,21 +125,29 @@ def test_model_without_pruners_warns_once():
 # ---------------------------------------------------------------------- #
 # In a training run
 # ---------------------------------------------------------------------- #
-def _runner(work_dir, max_epochs, load_from=None):
+def _runner(work_dir, train_cfg, custom_hooks=None, load_from=None):
+    """A tiny runner of :class:`TwoPrunerModel`: epoch-based (checkpoint
+    every epoch) or iteration-based (infinite sampler, no checkpoints),
+    as ``train_cfg`` says."""
+    by_epoch = train_cfg['by_epoch']
     data = [dict(inputs=torch.randn(6 * C)) for _ in range(4)]
     return Runner(
         model=TwoPrunerModel(),
         work_dir=work_dir,
         train_dataloader=dict(
             dataset=data, batch_size=2, num_workers=0,
-            sampler=dict(type='DefaultSampler', shuffle=False),
+            sampler=dict(type='DefaultSampler' if by_epoch else
+                         'InfiniteSampler', shuffle=False),
             collate_fn=dict(type='default_collate')),
-        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        train_cfg=train_cfg,
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
-        default_hooks=dict(logger=dict(type='LoggerHook', interval=1),
-                           checkpoint=dict(type='CheckpointHook',
-                                           interval=1)),
-        custom_hooks=[dict(type='TokenPruningScheduleHook', interval=1)],
+        default_hooks=dict(
+            logger=dict(type='LoggerHook', interval=1,
+                        log_metric_by_epoch=by_epoch),
+            checkpoint=dict(type='CheckpointHook', interval=1)
+            if by_epoch else None),
+        custom_hooks=custom_hooks or [
+            dict(type='TokenPruningScheduleHook', interval=1)],
         load_from=load_from,
         resume=load_from is not None,
         default_scope='featsel',
@@ -158,7 +166,7 @@ def _logged(runner, work_dir):
 def test_hook_in_a_resumed_training_run(tmp_path):
     work_dir = str(tmp_path / 'first')
     torch.manual_seed(0)
-    first = _runner(work_dir, max_epochs=1)
+    first = _runner(work_dir, dict(by_epoch=True, max_epochs=1))
     first.train()
     logged = _logged(first, work_dir)
     assert [e['prune/side/keep_ratio'] for e in logged] == [1.0, 1.0]
@@ -167,7 +175,8 @@ def test_hook_in_a_resumed_training_run(tmp_path):
     # resume from epoch 1 and train epochs 1 and 2
     checkpoint = osp.join(work_dir, 'epoch_1.pth')
     work_dir = str(tmp_path / 'second')
-    second = _runner(work_dir, max_epochs=3, load_from=checkpoint)
+    second = _runner(work_dir, dict(by_epoch=True, max_epochs=3),
+                     load_from=checkpoint)
     second.train()
     logged = _logged(second, work_dir)
     side = [e['prune/side/keep_ratio'] for e in logged]
@@ -187,23 +196,7 @@ def test_hook_in_a_resumed_training_run(tmp_path):
 # ---------------------------------------------------------------------- #
 # Iteration-based loops and the EMA copy
 # ---------------------------------------------------------------------- #
-def _iter_runner(work_dir, custom_hooks):
-    data = [dict(inputs=torch.randn(6 * C)) for _ in range(4)]
-    return Runner(
-        model=TwoPrunerModel(),
-        work_dir=work_dir,
-        train_dataloader=dict(
-            dataset=data, batch_size=2, num_workers=0,
-            sampler=dict(type='InfiniteSampler', shuffle=False),
-            collate_fn=dict(type='default_collate')),
-        train_cfg=dict(by_epoch=False, max_iters=8),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
-        default_hooks=dict(logger=dict(type='LoggerHook', interval=1,
-                                       log_metric_by_epoch=False),
-                           checkpoint=None),
-        custom_hooks=custom_hooks,
-        default_scope='featsel',
-        experiment_name=f'token_pruning_{osp.basename(work_dir)}')
+ITER_CFG = dict(by_epoch=False, max_iters=8)
 
 
 def test_iteration_based_loop_drives_the_warmup(tmp_path):
@@ -212,7 +205,7 @@ def test_iteration_based_loop_drives_the_warmup(tmp_path):
     and reaches 0.6 at iteration 4; the 10-epoch one by 0.015."""
     work_dir = str(tmp_path / 'iter')
     torch.manual_seed(0)
-    runner = _iter_runner(work_dir, [dict(type='PluginHook', interval=1)])
+    runner = _runner(work_dir, ITER_CFG, [dict(type='PluginHook', interval=1)])
     runner.train()
     logged = _logged(runner, work_dir)
     side = [e['prune/side/keep_ratio'] for e in logged]
@@ -228,7 +221,7 @@ def test_ema_copy_follows_the_schedule(tmp_path):
     validated (EMA) model prunes as the schedule says."""
     work_dir = str(tmp_path / 'ema')
     torch.manual_seed(0)
-    runner = _iter_runner(work_dir, [
+    runner = _runner(work_dir, ITER_CFG, [
         dict(type='TokenPruningScheduleHook', interval=1),
         dict(type='EMAHook', momentum=0.01, update_buffers=True,
              priority=49)])
