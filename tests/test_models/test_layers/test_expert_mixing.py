@@ -162,10 +162,8 @@ def test_fused_without_bias_and_partial_grads():
         torch.testing.assert_close(gf, gn, atol=1e-5, rtol=1e-5)
 
 
-def test_fused_keeps_no_expert_stack_for_backward():
-    """Saved tensors are x, alpha and the kernels, no (B, K, C, H, W)."""
-    experts = _weak_prior()
-    x, alpha = _inputs((2, 4, 6, 7))
+def _saved_shapes(fn, *args) -> list:
+    """Shapes of the tensors autograd saves for backward in ``fn(*args)``."""
     saved = []
 
     def pack(t):
@@ -173,14 +171,20 @@ def test_fused_keeps_no_expert_stack_for_backward():
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        mix_experts(x, alpha, experts)
+        fn(*args)
+    return saved
+
+
+def test_fused_keeps_no_expert_stack_for_backward():
+    """Saved tensors are x, alpha and the kernels, no (B, K, C, H, W)."""
+    experts = _weak_prior()
+    x, alpha = _inputs((2, 4, 6, 7))
+    saved = _saved_shapes(mix_experts, x, alpha, experts)
     assert (2, C, 6, 7) in saved and (2, 4, 1, 6, 7) in saved
     assert all(s[1:] != (4, C, 6, 7) for s in saved), saved
     assert sum(torch.Size(s).numel() for s in saved) < 3 * x.numel()
 
-    saved.clear()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        mix_experts_naive(x, alpha, experts)
+    saved = _saved_shapes(mix_experts_naive, x, alpha, experts)
     assert (2, 4, C, 6, 7) in saved  # what the fused path avoids
 
 
