@@ -44,3 +44,18 @@ dset-costs: install
 		configs/dset/dset_r18.py --device $(DEVICE) --out-dir work_dirs/dset_costs/r18
 	$(VENV_PYTHON) tools/analysis_tools/dset_costs.py configs/dset/rtdetr_r50.py \
 		configs/dset/dset_r50.py --device $(DEVICE) --out-dir work_dirs/dset_costs/r50
+
+# `make demo-reid-data`: write the synthetic RGB/NIR/TIR ReID set in the
+# RGBNT201 layout under data/demo_rgbnt201 (RGBNT201Dataset also writes it
+# on first use there).
+.PHONY: demo-reid-data
+demo-reid-data: install
+	$(VENV_PYTHON) tools/misc/make_demo_data.py --set rgbnt201
+
+# `make demo-reid`: train the SDTPS ReID config (tiny ViT shared by RGB, NIR
+# and TIR, token selection per modality) on the demo RGBNT201 set, written
+# under data/demo_rgbnt201 on first use; mAP / R1 are logged at every
+# evaluation and kept in work_dirs/sdtps_vit_tiny_demo/eval_results.json.
+.PHONY: demo-reid
+demo-reid: install
+	$(VENV_PYTHON) tools/train.py configs/reid/sdtps_vit_tiny_demo.py

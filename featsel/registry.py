@@ -71,7 +71,8 @@ DATASETS = Registry(
     'dataset', parent=MMENGINE_DATASETS, scope=_SCOPE,
     locations=['featsel.datasets'])
 DATA_SAMPLERS = Registry(
-    'data sampler', parent=MMENGINE_DATA_SAMPLERS, scope=_SCOPE)
+    'data sampler', parent=MMENGINE_DATA_SAMPLERS, scope=_SCOPE,
+    locations=['featsel.datasets'])
 TRANSFORMS = Registry(
     'transform', parent=MMENGINE_TRANSFORMS, scope=_SCOPE,
     locations=['featsel.datasets.transforms'])

@@ -54,6 +54,11 @@ with DefaultScope.overwrite_default_scope(cfg.default_scope):
                              mode='tensor')
         print('det', tuple(cls.shape), tuple(box.shape))
     else:
+        if cfg.model.type == 'MultiModalReID':
+            # the modalities stacked on the channels, at the ViT's img_size
+            # (the token selectors are built for its number of patches)
+            h, w = cfg.model.backbone.img_size
+            x = torch.rand(1, 3 * len(cfg.model.modalities), h, w) * 255
         model = MODELS.build(cfg.model).eval()
         data = model.data_preprocessor(dict(inputs=[x[0]]), False)
         with torch.no_grad():
@@ -95,5 +100,11 @@ def test_config_builds_and_runs_forward(config):
         num_layers = Config.fromfile(config).model.decoder.num_layers
         assert f'det ({num_layers}, 1, 20, ' in proc.stdout, proc.stdout
         assert f'({num_layers}, 1, 20, 4)' in proc.stdout
+    elif Config.fromfile(config).model.type == 'MultiModalReID':
+        # the global-token branch: a projected cls token per modality
+        model = Config.fromfile(config).model
+        width = len(model.modalities) * model.embed_dims
+        assert f"('global', (1, {width}))" in proc.stdout, \
+            proc.stdout
     else:
         assert "('seg', (1, 1, 64, 64))" in proc.stdout

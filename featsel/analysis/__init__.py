@@ -8,4 +8,6 @@
 * :mod:`.parts`: the parts a system's cost is broken down into.
 * :mod:`.table`: the one table formatter (text, Markdown) and JSON output.
 * :mod:`.compare`: parameters, FLOPs, time and memory of several models.
+* :mod:`.inference`: parameters, FLOPs and latency at inference, whole and
+  per part, of several models.
 """

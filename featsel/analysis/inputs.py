@@ -125,3 +125,79 @@ def detection_batch(model: nn.Module, batch_size: int, shape: Shape,
                                  generator=generator))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
+
+
+# ---------------------------------------------------------------------- #
+# S2: multi-modal re-identification
+# ---------------------------------------------------------------------- #
+@register_input_maker('MultiModalReID')
+def reid_batch(model: nn.Module, batch_size: int, shape: Shape,
+               generator: torch.Generator) -> dict:
+    """Random ``(3M, H, W)`` images (M = ``len(model.modalities)``) with
+    identities ``i // 2`` (pairs, so the batch-hard triplet loss has a
+    positive and a negative for every sample; ``batch_size >= 4``) below
+    the model's number of classes."""
+    from mmdet.structures import ReIDDataSample
+
+    channels = 3 * len(model.modalities)
+    num_classes = model.heads['global'].num_classes
+    samples = []
+    inputs = []
+    for i in range(batch_size):
+        inputs.append(torch.randint(256, (channels, *shape),
+                                    generator=generator, dtype=torch.uint8))
+        sample = ReIDDataSample(metainfo=dict(
+            img_shape=shape, ori_shape=shape,
+            modalities=tuple(model.modalities)))
+        sample.set_gt_label((i // 2) % num_classes)
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+# ---------------------------------------------------------------------- #
+# S3: restoration backbone
+# ---------------------------------------------------------------------- #
+def smooth_scene(shape: Shape, generator: torch.Generator) -> torch.Tensor:
+    """A clean synthetic scene (3, H, W) in [0, 1]: a smooth colour field
+    (random 8 x 8 grid, bilinear) with a few flat rectangles (edges)."""
+    import torch.nn.functional as F
+
+    h, w = shape
+    scene = F.interpolate(torch.rand(1, 3, 8, 8, generator=generator),
+                          size=shape, mode='bilinear',
+                          align_corners=False)[0]
+    for _ in range(6):
+        y0, x0 = (int(torch.randint(n, (1, ), generator=generator))
+                  for n in (h, w))
+        y1 = y0 + 1 + int(torch.randint(max(1, h // 3), (1, ),
+                                        generator=generator))
+        x1 = x0 + 1 + int(torch.randint(max(1, w // 3), (1, ),
+                                        generator=generator))
+        scene[:, y0:y1, x0:x1] = torch.rand(3, 1, 1, generator=generator)
+    return scene
+
+
+@register_input_maker('GlobalLocalRestorer')
+def restoration_batch(model: nn.Module, batch_size: int, shape: Shape,
+                      generator: torch.Generator) -> dict:
+    """Hazy images made from clean scenes (:func:`smooth_scene`) by the
+    atmospheric scattering model ``I = J t + A (1 - t)``, ``t =
+    exp(-beta d)`` with depth ``d`` rising from 0 (bottom) to 1 (top),
+    ``beta`` in [0.5, 2] and ``A`` in [0.7, 1]; the clean scene is the
+    ``gt_img`` of each data sample (uint8 (3, H, W), like the input)."""
+    from mmengine.structures import BaseDataElement, PixelData
+
+    depth = torch.linspace(1, 0, shape[0]).view(1, -1, 1)
+    inputs, samples = [], []
+    for _ in range(batch_size):
+        clean = smooth_scene(shape, generator)
+        beta = 0.5 + 1.5 * torch.rand(1, generator=generator)
+        light = 0.7 + 0.3 * torch.rand(1, generator=generator)
+        t = torch.exp(-beta * depth)
+        hazy = clean * t + light * (1 - t)
+        inputs.append((hazy * 255).round().to(torch.uint8))
+        sample = BaseDataElement(metainfo=dict(img_shape=shape,
+                                               ori_shape=shape))
+        sample.gt_img = PixelData(data=(clean * 255).round().to(torch.uint8))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)

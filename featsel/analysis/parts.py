@@ -101,3 +101,32 @@ def rtdetr_breakdown(model: nn.Module) -> Breakdown:
 
     return Breakdown(['backbone', 'neck', 'decoder'] + transformer + moe,
                      combine)
+
+
+#: multi-modal ReID parts in report order; the rest of 'total' is the
+#: preprocessing, pooling and concatenation
+REID_PARTS = ('backbone', 'projection', 'selectors', 'heads', 'total')
+
+
+@register_breakdown('MultiModalReID')
+def reid_breakdown(model: nn.Module) -> Breakdown:
+    """The ViT backbone(s) (one, or one per modality), the projection(s)
+    to the embedding width, the token selectors (one per modality; none in
+    a baseline) and the BNNeck heads (at inference they run only for
+    features taken after the neck)."""
+    groups = {
+        'backbone': [f'backbones.{i}' for i in range(len(model.backbones))],
+        'projection': [f'projections.{i}'
+                       for i in range(len(model.projections))],
+        'selectors': [f'selectors.{m}' for m in (model.selectors or {})],
+        'heads': [f'heads.{b}' for b in model.heads],
+    }
+
+    def combine(spent: Mapping[str, float]) -> Dict[str, float]:
+        parts = {part: sum(spent.get(n, 0) for n in names)
+                 for part, names in groups.items()}
+        parts['total'] = spent['']
+        return parts
+
+    return Breakdown([n for names in groups.values() for n in names],
+                     combine)

@@ -8,6 +8,11 @@ from .demo_shapes_coco import (DEMO_SHAPES, DEMO_SHAPES_CLASSES,
                                ensure_demo_shapes_coco,
                                make_demo_shapes_coco)
 from .lesion_dataset import LesionSegDataset
+from .reid import (DEMO_RGBNT201, MSVR310Dataset, MultiModalReIDDataset,
+                   RGBNT100Dataset, RGBNT201Dataset)
+from .restoration import (DEMO_RESTORATION, DemoRestorationDataset,
+                          PairedRestorationDataset, make_demo_restoration)
+from .samplers import IdentityBalancedSampler
 from .transforms import (CheckedLoadAnnotations, CheckedLoadImageFromFile,
                          GenerateBoundary, GenerateSDF, PackMultiTaskInputs,
                          binary_mask)
@@ -19,5 +24,9 @@ __all__ = [
     'DemoShapesCocoDataset', 'GenerateBoundary', 'GenerateSDF',
     'LesionSegDataset', 'PackMultiTaskInputs', 'binary_mask',
     'ensure_demo_set', 'ensure_demo_shapes_coco', 'make_demo_lesions',
-    'make_demo_shapes_coco', 'prepare_demo_root', 'write_demo_set'
+    'make_demo_shapes_coco', 'prepare_demo_root', 'write_demo_set',
+    'DEMO_RGBNT201', 'IdentityBalancedSampler', 'MSVR310Dataset',
+    'MultiModalReIDDataset', 'RGBNT100Dataset', 'RGBNT201Dataset',
+    'DEMO_RESTORATION', 'DemoRestorationDataset', 'PairedRestorationDataset',
+    'make_demo_restoration'
 ]

@@ -13,8 +13,9 @@ subclasses :class:`Plugin` and answers three calls:
   (names contain ``loss`` so mmengine's ``parse_losses`` sums them);
 * ``records() -> {name: Record}`` -- what its last forward or its schedule
   looks like: a :class:`GateRecord` (gate or weight map), a
-  :class:`UsageRecord` (expert shares of a mixture of experts) or a
-  :class:`ScheduleRecord` (a scheduled value such as a keep ratio);
+  :class:`UsageRecord` (expert shares of a mixture of experts), a
+  :class:`ScheduleRecord` (a scheduled value such as a keep ratio) or a
+  :class:`ScalarRecord` (a scalar diagnostic such as a gradient norm);
 * ``set_progress(epoch, iter, max_epochs=None, max_iters=None)`` -- where
   training stands, for schedules.
 
@@ -72,7 +73,19 @@ class ScheduleRecord(NamedTuple):
     value: float
 
 
-Record = Union[GateRecord, UsageRecord, ScheduleRecord]
+class ScalarRecord(NamedTuple):
+    """A scalar diagnostic of the last forward pass (a kept-token ratio,
+    the mean of a score, a gradient norm).
+
+    Args:
+        value (Tensor | float): A detached 0-dim tensor (converted to a
+            number only when logged) or a number.
+    """
+
+    value: Union[Tensor, float]
+
+
+Record = Union[GateRecord, UsageRecord, ScheduleRecord, ScalarRecord]
 
 
 class Example(NamedTuple):
@@ -281,6 +294,16 @@ class BaseRouter(Plugin, BaseModule):
 
 class BasePruner(Plugin, BaseModule):
     """Chooses which tokens to keep."""
+
+
+class BaseTokenSelector(Plugin, BaseModule):
+    """Chooses, fuses or condenses the tokens of one sequence (SPEC S2).
+
+    Contract: ``forward(tokens (B, N, C), ...)`` returns tokens of width
+    ``C`` (fewer of them), or a structure that holds them; the extra
+    arguments are the component's own (global tokens, a decision).
+    Unlike :class:`BaseSelector` it sees one sequence, not tasks.
+    """
 
 
 class BaseLayer(Plugin, BaseModule):

@@ -6,11 +6,12 @@ from torch import nn
 from ..registry import (EXPERTS, GATINGS, LAYERS, LOSSES, PRUNERS, ROUTERS,
                         SELECTORS)
 from .base import (BaseExpert, BaseGating, BaseLayer, BaseLoss, BasePruner,
-                   BaseRouter, BaseSelector)
+                   BaseRouter, BaseSelector, BaseTokenSelector)
 
 # kind -> (base class, registry alias); every alias is mmengine's root MODELS
 _KINDS = {
     'selector': (BaseSelector, SELECTORS),
+    'token_selector': (BaseTokenSelector, SELECTORS),
     'expert': (BaseExpert, EXPERTS),
     'gating': (BaseGating, GATINGS),
     'router': (BaseRouter, ROUTERS),
@@ -35,6 +36,13 @@ def build_selector(cfg: Union[dict, nn.Module],
                    **default_args) -> BaseSelector:
     """Build a selector from a config dict (or pass a module through)."""
     return _build('selector', cfg, **default_args)
+
+
+def build_token_selector(cfg: Union[dict, nn.Module],
+                         **default_args) -> BaseTokenSelector:
+    """Build a token selector (e.g. ``SDTPSSelector``) from a config dict
+    (or pass a module through)."""
+    return _build('token_selector', cfg, **default_args)
 
 
 def build_expert(cfg: Union[dict, nn.Module], **default_args) -> BaseExpert:
@@ -73,8 +81,8 @@ def list_components(kind: str) -> List[str]:
     """Names of all registered components of one kind, sorted.
 
     Args:
-        kind (str): One of ``selector``, ``expert``, ``gating``, ``router``,
-            ``pruner``, ``layer``, ``loss``.
+        kind (str): One of ``selector``, ``token_selector``, ``expert``,
+            ``gating``, ``router``, ``pruner``, ``layer``, ``loss``.
     """
     if kind not in _KINDS:
         raise KeyError(f'unknown component kind "{kind}"; choose from '

@@ -80,7 +80,7 @@ def draw_gate_maps(image: np.ndarray,
         elif record.kind == 'sigmoid':
             weight = _resize(_channel_mean(value), input_size, (h, w),
                              size)[0]
-            top = draw_label(_heat(weight), f'{title} mean w')
+            top = draw_label(heat_map(weight), f'{title} mean w')
             bottom = (shown * weight[..., None]).astype(np.uint8)
             columns.append((top, draw_label(bottom, f'{title} image x w')))
         else:
@@ -136,7 +136,7 @@ def _softmax_panels(alpha: np.ndarray, grey: np.ndarray,
     top = (1 - _IMAGE_SHARE) * colours[alpha.argmax(0)] + _IMAGE_SHARE * grey
     top = _legend(draw_label(top.astype(np.uint8), f'{title} argmax of {num}'),
                   colours)
-    bottom = draw_label(_heat(alpha.max(0)), f'{title} max weight')
+    bottom = draw_label(heat_map(alpha.max(0)), f'{title} max weight')
     return top, bottom
 
 
@@ -146,7 +146,7 @@ def _expert_colours(num: int) -> np.ndarray:
     return np.asarray(cmap(np.arange(num) % cmap.N))[:, :3] * 255
 
 
-def _heat(value: np.ndarray) -> np.ndarray:
+def heat_map(value: np.ndarray) -> np.ndarray:
     """(H, W) values in [0, 1] -> (H, W, 3) uint8 viridis."""
     rgba = _colormap('viridis')(np.clip(value, 0, 1))
     return (rgba[..., :3] * 255).astype(np.uint8)
@@ -159,7 +159,7 @@ def _colour_scale(shape: Tuple[int, ...]) -> np.ndarray:
     top, bottom, left, right = h * 2 // 5, h * 3 // 5, w // 10, w * 9 // 10
     ramp = np.linspace(0, 1, max(right - left, 1))[None].repeat(
         max(bottom - top, 1), 0)
-    panel[top:bottom, left:right] = _heat(ramp)
+    panel[top:bottom, left:right] = heat_map(ramp)
     scale = max(0.3, h / 400)
     for text, x in (('0', left), ('1', right)):
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale,

@@ -11,7 +11,9 @@ one monitor per record type:
 * :class:`~.plugin_monitors.UsageMonitor` -- :class:`UsageRecord`: expert
   shares of MoE layers; warns when one expert dominates;
 * :class:`~.plugin_monitors.ScheduleMonitor` -- :class:`ScheduleRecord`:
-  scheduled values such as a pruner's keep ratio.
+  scheduled values such as a pruner's keep ratio;
+* :class:`~.plugin_monitors.ScalarMonitor` -- :class:`ScalarRecord`:
+  scalar diagnostics such as a token selector's score statistics.
 
 ``GateDiagnosticsHook``, ``MoEUsageHook`` and ``TokenPruningScheduleHook``
 are this hook with one monitor each.
@@ -26,11 +28,11 @@ from torch import nn
 from ...models.base import (Plugin, Record, collect_records, find_plugins,
                             set_progress)
 from ...registry import HOOKS
-from .plugin_monitors import (GateMonitor, RecordMonitor, ScheduleMonitor,
-                              UsageMonitor)
+from .plugin_monitors import (GateMonitor, RecordMonitor, ScalarMonitor,
+                              ScheduleMonitor, UsageMonitor)
 
 _MONITORS = {'gate': GateMonitor, 'usage': UsageMonitor,
-             'schedule': ScheduleMonitor}
+             'schedule': ScheduleMonitor, 'scalar': ScalarMonitor}
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -68,15 +70,15 @@ class PluginHook(Hook):
       ``keep_ratio_now`` holds the schedule's value there too).
     * After every training iteration, the plug-ins' records go to the
       monitors named in ``records``; they write to the message hub as
-      ``train/gates/...``, ``train/moe/...``, ``train/prune/...`` (the
-      ``LoggerHook`` prints them without ``train/``) and warn through
-      ``runner.logger``.
+      ``train/gates/...``, ``train/moe/...``, ``train/prune/...``,
+      ``train/diag/...`` (the ``LoggerHook`` prints them without
+      ``train/``) and warn through ``runner.logger``.
 
     Args:
         interval (int): Training iterations between two logs.
             Defaults to 50.
         records (Sequence[str]): Monitors to run: ``'gate'``, ``'usage'``,
-            ``'schedule'``. Defaults to all three.
+            ``'schedule'``, ``'scalar'``. Defaults to all four.
         drive_schedules (bool): Call ``set_progress``. Defaults to True.
         collapse_threshold (float): ``GateMonitor``: a softmax gate has
             collapsed when one expert takes more than this share of the
@@ -93,7 +95,8 @@ class PluginHook(Hook):
 
     def __init__(self,
                  interval: int = 50,
-                 records: Sequence[str] = ('gate', 'usage', 'schedule'),
+                 records: Sequence[str] = ('gate', 'usage', 'schedule',
+                                           'scalar'),
                  drive_schedules: bool = True,
                  collapse_threshold: float = 0.9,
                  saturation_margin: float = 0.05,
@@ -106,7 +109,8 @@ class PluginHook(Hook):
                              f'{sorted(_MONITORS)}, got {records!r}')
         args = dict(gate=dict(collapse_threshold=collapse_threshold,
                               saturation_margin=saturation_margin),
-                    usage=dict(warn_share=warn_share), schedule={})
+                    usage=dict(warn_share=warn_share), schedule={},
+                    scalar={})
         self.interval = interval
         self.drive_schedules = drive_schedules
         self.monitors: List[RecordMonitor] = [

@@ -11,7 +11,8 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 import torch
 from torch import Tensor
 
-from ...models.base import GateRecord, Record, ScheduleRecord, UsageRecord
+from ...models.base import (GateRecord, Record, ScalarRecord, ScheduleRecord,
+                             UsageRecord)
 from ...models.losses.gate_regularizers import entropy
 
 Item = Tuple[str, str, Record]
@@ -313,5 +314,29 @@ class ScheduleMonitor(RecordMonitor):
                                              record.value)
 
 
-__all__ = ['GateMonitor', 'RecordMonitor', 'ScheduleMonitor', 'UsageMonitor',
-           'gate_statistics', 'record_names']
+class ScalarMonitor(RecordMonitor):
+    """Scalar diagnostics (e.g. a token selector's kept-token ratio, score
+    statistics and score gradient norm) as ``train/diag/<plug-in
+    path>/<name>`` every log interval: the value of the iteration that
+    logs, all records copied to the host at once."""
+
+    record_type = ScalarRecord
+
+    def observe(self, runner, items: List[Item], log: bool) -> None:
+        if not log or not items:
+            return
+        values = [record.value for _, _, record in items]
+        device = next((v.device for v in values if isinstance(v, Tensor)),
+                      None)
+        numbers = torch.stack([
+            torch.as_tensor(v, dtype=torch.float32,
+                            device=device).detach().reshape(())
+            for v in values
+        ]).tolist()  # one device-to-host copy for all values
+        for (path, name, _), number in zip(items, numbers):
+            runner.message_hub.update_scalar(
+                f'train/diag/{path or "model"}/{name}', number)
+
+
+__all__ = ['GateMonitor', 'RecordMonitor', 'ScalarMonitor', 'ScheduleMonitor',
+           'UsageMonitor', 'gate_statistics', 'record_names']

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from ...registry import PRUNERS
 from ..base import BasePruner, Example, ScheduleRecord
+from ..layers.token_ops import carry_score
 
 _FILLS = ('keep', 'zero')
 
@@ -87,9 +88,10 @@ class LearnableTokenPruner(BasePruner):
     Detection gradient: top-k and gather are piecewise constant in ``s``, so
     on their own they give the predictor no gradient from the detection
     loss. Kept tokens are therefore multiplied by ``1 + s - sg(s)``
-    (``sg`` = stop-gradient): the value is unchanged, while
-    ``d out / d s = x``, the gradient of scaling a token by its score. The
-    predictor thus learns which tokens help the loss.
+    (``sg`` = stop-gradient; see
+    :func:`~featsel.models.layers.token_ops.carry_score`): the value is
+    unchanged, while ``d out / d s = x``, the gradient of scaling a token by
+    its score. The predictor thus learns which tokens help the loss.
 
     The current keep ratio is the persistent buffer ``keep_ratio_now``,
     initialised to ``keep_ratio``: a freshly built model (tests, cost
@@ -249,9 +251,7 @@ class LearnableTokenPruner(BasePruner):
                 self.num_kept(num), dim=1).indices.sort(dim=1).values
         gather_index = index.unsqueeze(-1).expand(-1, -1, channels)
         kept = tokens.gather(1, gather_index)
-        kept_scores = scores.gather(1, index)
-        scale = 1 + kept_scores - kept_scores.detach()
-        kept = kept * scale.unsqueeze(-1)
+        kept = carry_score(kept, scores.gather(1, index))
         kept_pos = None
         if pos is not None:
             if pos.shape[1:] != tokens.shape[1:]:
