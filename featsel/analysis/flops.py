@@ -27,7 +27,8 @@ from typing import Callable, Dict, Iterator, Mapping, Optional, Sequence
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import flop_registry
+from torch.utils.flop_counter import (flop_registry, register_flop_formula,
+                                      sdpa_flop)
 
 FLOPS_CONVENTION = (
     'FLOPs: 2 per multiply-add of convolutions, matrix products and '
@@ -63,10 +64,25 @@ NOT_COUNTED = frozenset({
     'split_with_sizes', 'split', 'unbind', 'resize_', 'set_',
     '_local_scalar_dense', 'equal', 'is_nonzero', 'detach_', 'one_hot',
     'meshgrid', 'tril', 'triu', 'masked_fill', 'masked_fill_',
+    'hann_window', 'hamming_window', 'bartlett_window', 'blackman_window',
     '_unsafe_view', 'promote_types',
     # element-wise ops ATen does not tag pointwise
     'floor_divide', 'clamp_min', 'clamp_max',
 })
+
+
+def _count_cpu_attention() -> None:
+    """Give the CPU kernel of ``scaled_dot_product_attention`` the formula
+    torch has for its CUDA kernels (two matrix products), so attention is
+    counted on a CPU too."""
+    op = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu',
+                 None)
+    if op is not None and op not in flop_registry:
+        # sdpa_flop is already shape-wrapped: register it as it is
+        register_flop_formula(op, get_raw=True)(sdpa_flop)
+
+
+_count_cpu_attention()
 
 
 class UncountedOpWarning(UserWarning):

@@ -12,6 +12,7 @@ from .reid import (DEMO_RGBNT201, MSVR310Dataset, MultiModalReIDDataset,
                    RGBNT100Dataset, RGBNT201Dataset)
 from .restoration import (DEMO_RESTORATION, DemoRestorationDataset,
                           PairedRestorationDataset, make_demo_restoration)
+from .router_labels import RouterLabelsDataset, read_labels
 from .samplers import IdentityBalancedSampler
 from .transforms import (CheckedLoadAnnotations, CheckedLoadImageFromFile,
                          GenerateBoundary, GenerateSDF, PackMultiTaskInputs,
@@ -28,5 +29,5 @@ __all__ = [
     'DEMO_RGBNT201', 'IdentityBalancedSampler', 'MSVR310Dataset',
     'MultiModalReIDDataset', 'RGBNT100Dataset', 'RGBNT201Dataset',
     'DEMO_RESTORATION', 'DemoRestorationDataset', 'PairedRestorationDataset',
-    'make_demo_restoration'
+    'make_demo_restoration', 'RouterLabelsDataset', 'read_labels'
 ]

@@ -3,6 +3,7 @@ operators are named."""
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from featsel.analysis.flops import (FLOPS_CONVENTION, UncountedOpWarning,
                                     count_flops)
@@ -95,3 +96,18 @@ def test_unknown_operator_is_named():
 
 def test_convention_is_stated():
     assert '2 per multiply-add' in FLOPS_CONVENTION
+
+
+def test_attention_counted_on_cpu_and_windows_free():
+    """Attention is two matrix products (QK^T and AV) on any device; window
+    creation is free and never reported as unknown work."""
+    q = torch.randn(1, 2, 16, 8)
+    found = count_flops(nn.Identity(),
+                        lambda: F.scaled_dot_product_attention(q, q, q),
+                        warn=False)
+    # 2 heads x 2 products x (16 x 16 x 8 MACs) x 2 FLOPs/MAC
+    assert found.total == 2 * 2 * 16 * 16 * 8 * 2
+    assert not found.unknown
+    window = count_flops(nn.Identity(), lambda: torch.hann_window(8),
+                         warn=False)
+    assert window.total == 0 and not window.unknown

@@ -3,6 +3,7 @@ parameters per part against hand counts, ratios to the baseline, metrics of
 several runs of one config averaged, the targets checked, bad input in one
 line."""
 import json
+import os
 import os.path as osp
 from statistics import stdev
 
@@ -42,6 +43,7 @@ def fake_run(root, config: str, name: str, metrics: dict) -> str:
     """A work dir as tools/train.py + test.py leave it: the config dump
     and eval_results.json."""
     work_dir = osp.join(str(root), name)
+    os.makedirs(work_dir)
     cfg = Config.fromfile(osp.join(REPO_ROOT, config))
     cfg.dump(osp.join(work_dir, osp.basename(config)))
     with open(osp.join(work_dir, 'eval_results.json'), 'w') as f:

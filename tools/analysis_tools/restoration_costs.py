@@ -43,8 +43,6 @@ sys.path.insert(0, REPO_ROOT)
 import torch  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from torch import Tensor  # noqa: E402
-from torch.utils.flop_counter import (flop_registry,  # noqa: E402
-                                      register_flop_formula, sdpa_flop)
 
 from featsel.analysis.compare import add_device_args  # noqa: E402
 from featsel.analysis.flops import FLOPS_CONVENTION, count_flops  # noqa: E402
@@ -76,21 +74,9 @@ ADAPTER_VARIANTS = (
     ('ConvLoRA rank 8', dict(type='ConvLoRA', rank=8)),
     ('FiLM', dict(type='FiLM')),
 )
-#: operators that only create a tensor (the blending window): no FLOPs
-CREATION_OPS = ('aten.hann_window', )
 QUICK = dict(speed_shape=(256, 256), penalty_shapes=[(192, 256)],
              memory_shapes=[(256, 256), (384, 512)], tile=128, overlap=32,
              overlaps=[32], warmup=0, repeats=1)
-
-
-def count_cpu_attention() -> None:
-    """Give the CPU kernel of ``scaled_dot_product_attention`` the FLOP
-    formula its CUDA kernels have (two matrix products), so the bottleneck
-    is counted on a CPU too."""
-    op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-    if op not in flop_registry:
-        # sdpa_flop takes tensors already (it is registered shape-wrapped)
-        register_flop_formula(op, get_raw=True)(sdpa_flop)
 
 
 def megapixels(shape: Shape) -> float:
@@ -166,7 +152,7 @@ def measure_speed(backbone: GlobalLocalRestorer, shape: Shape, tile: int,
 
     def flops_of(run: Callable[[], object]) -> int:
         found = count_flops(backbone, run, warn=False)
-        unknown.update(op for op in found.unknown if op not in CREATION_OPS)
+        unknown.update(found.unknown)
         return found.total
 
     flops = dict(encode=flops_of(lambda: backbone.encode(x)),
@@ -401,7 +387,6 @@ def load_backbone(args: argparse.Namespace,
 def main(argv=None) -> None:
     args = parse_args(argv)
     device = check_device(args.device)
-    count_cpu_attention()
     with num_threads(args.threads):
         backbone = load_backbone(args, device)
         report = dict(

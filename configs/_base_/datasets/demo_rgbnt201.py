@@ -3,8 +3,8 @@
 # data/demo_rgbnt201 on first use (or by `python tools/misc/make_demo_data.py
 # --set rgbnt201`): 40 training identities, 24 test identities (query =
 # gallery), 2-3 cameras each. For the real set use rgbnt201.py. Batches of
-# P x K = 8 identities x 4 images; the augmentation of rgbnt201.py with a
-# padding scaled to the image size.
+# P x K = 8 identities x 2 images (18 per epoch); the augmentation of
+# rgbnt201.py with the padding scaled to the image size.
 dataset_type = 'RGBNT201Dataset'
 data_root = 'data/demo_rgbnt201/'
 modalities = ('RGB', 'NI', 'TI')
@@ -28,11 +28,11 @@ test_pipeline = [
     dict(type='PackMultiModalReIDInputs'),
 ]
 train_dataloader = dict(
-    batch_size=8 * 4,
+    batch_size=8 * 2,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='IdentityBalancedSampler', num_identities=8,
-                 num_instances=4),
+                 num_instances=2),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

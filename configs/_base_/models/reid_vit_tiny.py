@@ -18,17 +18,17 @@ model = dict(
         num_layers=4,
         num_heads=4,
         mlp_ratio=4,
-        drop_path_rate=0.1,
         output_cls_token=True,
         final_norm=True,
         pre_norm=False),
     share_backbone=True,
     embed_dims=128,
-    num_classes=None,  # training identities, set by the data set config
+    num_classes=None,  # training identities, set by the experiment config
     head=dict(
         type='BNNeckHead',
+        # from scratch the identity loss leads (DeMo's 0.25 is for CLIP)
         loss_cls=dict(type='LabelSmoothingCrossEntropyLoss',
-                      label_smoothing=0.1, loss_weight=0.25),
+                      label_smoothing=0.1, loss_weight=1.0),
         loss_triplet=dict(type='mmdet.TripletLoss', margin=0.3,
                           loss_weight=1.0)),
     test_feature='before')

@@ -7,10 +7,12 @@ from .global_bottleneck import (ChunkedSelfAttention, GlobalBottleneck,
 from .global_local_restorer import GlobalLocalRestorer, RestorerCache
 from .restorer import TaskAdaptedRestorer
 from .restorer_blocks import ConvResBlock, DecoderLevel, EncoderLevel
+from .router_model import UtilityRouterModel
 
 __all__ = [
     'AxisPlan', 'ChunkedSelfAttention', 'ConvResBlock', 'DecoderLevel',
     'EncoderLevel', 'GlobalBottleneck', 'GlobalLocalRestorer',
     'RestorerCache', 'TransformerLayer', 'plan_axis',
-    'RestorationDataPreprocessor', 'TaskAdaptedRestorer'
+    'RestorationDataPreprocessor', 'TaskAdaptedRestorer',
+    'UtilityRouterModel'
 ]

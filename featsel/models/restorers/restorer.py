@@ -116,12 +116,15 @@ class TaskAdaptedRestorer(BaseModel):
                  adapter: Optional[dict] = None,
                  adapter_tasks: Optional[Sequence[str]] = None,
                  test_cfg: Optional[dict] = None,
-                 data_preprocessor: Optional[dict] = None,
+                 data_preprocessor: Union[dict, nn.Module, None] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(
-            data_preprocessor=data_preprocessor
-            or dict(type='RestorationDataPreprocessor'),
-            init_cfg=init_cfg)
+        # built here from featsel's registry, so the model also builds
+        # where another default scope is set (BaseModel builds from root)
+        if not isinstance(data_preprocessor, nn.Module):
+            data_preprocessor = MODELS.build(
+                data_preprocessor or dict(type='RestorationDataPreprocessor'))
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         if not isinstance(self.backbone, GlobalLocalRestorer):
             raise ConfigError(f'model.backbone must be a GlobalLocalRestorer, '

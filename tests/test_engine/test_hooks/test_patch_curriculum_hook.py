@@ -4,7 +4,8 @@ uses it, resuming at the right size, and clear errors."""
 from types import SimpleNamespace
 
 import pytest
-from mmengine.dataset import ConcatDataset, RepeatDataset
+from mmengine.dataset import RepeatDataset
+from torch.utils.data import ConcatDataset
 
 from featsel.datasets.restoration import (PairedRestorationDataset,
                                           make_demo_restoration)
