@@ -59,10 +59,14 @@ with DefaultScope.overwrite_default_scope(cfg.default_scope):
             # (the token selectors are built for its number of patches)
             h, w = cfg.model.backbone.img_size
             x = torch.rand(1, 3 * len(cfg.model.modalities), h, w) * 255
+        if cfg.model.type == 'TaskAdaptedRestorer':
+            x = x.to(torch.uint8)  # an image, as the pipeline packs it
         model = MODELS.build(cfg.model).eval()
         data = model.data_preprocessor(dict(inputs=[x[0]]), False)
         with torch.no_grad():
             out = model(data['inputs'], mode='tensor')
+        if isinstance(out, torch.Tensor):  # a restorer's restored images
+            out = dict(restored=out)
         print(sorted((k, tuple(v.shape)) for k, v in out.items()))
 '''
 
@@ -106,5 +110,7 @@ def test_config_builds_and_runs_forward(config):
         width = len(model.modalities) * model.embed_dims
         assert f"('global', (1, {width}))" in proc.stdout, \
             proc.stdout
+    elif Config.fromfile(config).model.type == 'TaskAdaptedRestorer':
+        assert "('restored', (1, 3, 64, 64))" in proc.stdout, proc.stdout
     else:
         assert "('seg', (1, 1, 64, 64))" in proc.stdout

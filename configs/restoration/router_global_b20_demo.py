@@ -1,13 +1,6 @@
-# MoE-I router on the cached global vector, soft labels at beta = 20
-# (seed 002 §3.2: beta in {20, 50, 80}, chosen by validation:
-# tools/analysis_tools/calibrate_router.py takes the three runs and keeps
-# the one with the smallest oracle gap on the held-out scenes).
-_base_ = [
-    '../_base_/models/router_global.py',
-    '../_base_/datasets/router_labels_demo.py',
-    '../_base_/schedules/router_demo.py',
-    '../_base_/restoration_runtime.py'
-]
+# MoE-I router on the cached global vector, soft labels at beta = 20 (the
+# beta candidates of seed 002 §3.2; see router_global_b50_demo.py).
+_base_ = ['./router_global_b50_demo.py']
 train_dataloader = dict(dataset=dict(beta=20.))
 val_dataloader = dict(dataset=dict(beta=20.))
 test_dataloader = dict(dataset=dict(beta=20.))

@@ -201,3 +201,15 @@ def restoration_batch(model: nn.Module, batch_size: int, shape: Shape,
         sample.gt_img = PixelData(data=(clean * 255).round().to(torch.uint8))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
+
+
+@register_input_maker('TaskAdaptedRestorer')
+def task_restoration_batch(model: nn.Module, batch_size: int, shape: Shape,
+                           generator: torch.Generator) -> dict:
+    """:func:`restoration_batch` with each sample's ``task``: the model's
+    first adapter task, else its first task with a loss recipe."""
+    batch = restoration_batch(model, batch_size, shape, generator)
+    task = (model.backbone.adapter_tasks or model.tasks)[0]
+    for sample in batch['data_samples']:
+        sample.set_metainfo(dict(task=task))
+    return batch

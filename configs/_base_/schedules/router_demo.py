@@ -1,7 +1,8 @@
 # Router training (seed 002 §3.2: AdamW, weight decay 1e-4, 30-50 epochs),
 # sized for the demo: 50 epochs of ~8 batches at 10x the seed's learning
 # rate 1e-4 (a small MLP from scratch on ~125 labelled images), cosine
-# decay. A validation and a checkpoint every 10 epochs.
+# decay. A validation every 10 epochs (checkpoints and logging by epoch:
+# the experiment configs, as they override the runtime's).
 max_epochs = 50
 optim_wrapper = dict(
     type='OptimWrapper',
@@ -15,11 +16,6 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
                  val_interval=10)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=5, log_metric_by_epoch=True),
-    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=10,
-                    max_keep_ckpts=2, save_last=True))
-log_processor = dict(type='LogProcessor', window_size=5, by_epoch=True)
 custom_hooks = [
     dict(type='EvalReportHook'),
     dict(type='CheckpointCheckHook'),

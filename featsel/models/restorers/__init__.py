@@ -1,5 +1,6 @@
 """Restoration models (SPEC S3): the global-local backbone, its blocks and
-the cache of its "global, then tile" inference."""
+the cache of its "global, then tile" inference; the trainable model with
+per-task adapters and loss recipes, and its data preprocessor."""
 from .crop_plan import AxisPlan, plan_axis
 from .data_preprocessor import RestorationDataPreprocessor
 from .global_bottleneck import (ChunkedSelfAttention, GlobalBottleneck,
