@@ -69,3 +69,12 @@ demo-reid: install
 .PHONY: demo-restoration
 demo-restoration: install
 	PYTHON="$(VENV_PYTHON)" bash tools/analysis_tools/run_s3_demo.sh
+
+# `make moe-i`: the MoE-I chain of S3 on the demo set, after `make
+# demo-restoration` (its experts in work_dirs/s3_demo/seed_0): utility
+# labels, routers (beta 20 / 50 / 80 and a local one), choice of beta and
+# calibration, MoE-I evaluation in every mode, report and pictures under
+# work_dirs/moe_i_demo/report (see docs/user_guides/moe_i.md).
+.PHONY: moe-i
+moe-i: install
+	PYTHON="$(VENV_PYTHON)" bash tools/analysis_tools/run_moe_i_demo.sh

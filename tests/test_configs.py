@@ -61,10 +61,17 @@ with DefaultScope.overwrite_default_scope(cfg.default_scope):
             x = torch.rand(1, 3 * len(cfg.model.modalities), h, w) * 255
         if cfg.model.type == 'TaskAdaptedRestorer':
             x = x.to(torch.uint8)  # an image, as the pipeline packs it
+        inputs = [x[0]]
+        if cfg.model.type == 'UtilityRouterModel':
+            # a MoE-I router reads a cached bottleneck vector (or the image)
+            dims = cfg.model.router.get('in_dims') or 1
+            inputs = dict(global_vec=torch.randn(1, dims), image=[x[0] / 255])
         model = MODELS.build(cfg.model).eval()
-        data = model.data_preprocessor(dict(inputs=[x[0]]), False)
+        data = model.data_preprocessor(dict(inputs=inputs), False)
         with torch.no_grad():
             out = model(data['inputs'], mode='tensor')
+        if cfg.model.type == 'UtilityRouterModel':
+            out = dict(logits=out)
         if isinstance(out, torch.Tensor):  # a restorer's restored images
             out = dict(restored=out)
         print(sorted((k, tuple(v.shape)) for k, v in out.items()))
@@ -112,5 +119,7 @@ def test_config_builds_and_runs_forward(config):
             proc.stdout
     elif Config.fromfile(config).model.type == 'TaskAdaptedRestorer':
         assert "('restored', (1, 3, 64, 64))" in proc.stdout, proc.stdout
+    elif Config.fromfile(config).model.type == 'UtilityRouterModel':
+        assert "('logits', (1, 3))" in proc.stdout, proc.stdout
     else:
         assert "('seg', (1, 1, 64, 64))" in proc.stdout

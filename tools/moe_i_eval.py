@@ -60,8 +60,8 @@ from featsel.evaluation.calibration import (  # noqa: E402
     expected_calibration_error, negative_log_likelihood, softmax_probs)
 from featsel.evaluation.metrics import RestorationMetric  # noqa: E402
 from featsel.evaluation.restoration_report import SUMMARY_FILE  # noqa: E402
-from featsel.evaluation.routing import (DENSE, forced_misroute,  # noqa: E402
-                                        group_mean)
+from featsel.evaluation.routing import forced_misroute  # noqa: E402
+from featsel.evaluation.routing import group_mean  # noqa: E402
 from featsel.utils import ConfigError, DataError  # noqa: E402
 from featsel.utils.cli import run_cli  # noqa: E402
 from tools.analysis_tools.utility_labels import (  # noqa: E402
@@ -122,8 +122,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         default=['1024x1024', '2160x3840'],
                         help='HxW crops of --latency-image (default 1K and '
                         '4K)')
-    parser.add_argument('--latency-warmup', type=int, default=1)
-    parser.add_argument('--latency-repeats', type=int, default=3)
+    parser.add_argument('--latency-warmup', type=int, default=1,
+                        help='untimed calls of each kind per shape')
+    parser.add_argument('--latency-repeats', type=int, default=3,
+                        help='timed calls of each kind per shape')
     parser.add_argument('--n-resamples', type=int, default=10000,
                         help='bootstrap resamples of the intervals')
     return parser.parse_args(argv)
@@ -291,6 +293,8 @@ def latency_at(moe: MoEIRestorer, image: torch.Tensor, shape: Tuple[int, int],
     left = (image.shape[-1] - width) // 2
     x = image[..., top:top + height, left:left + width].to(moe.device)
     device = str(moe.device)
+    for _ in range(warmup):
+        moe(x, 'moe_actual')
     first = moe(x, 'moe_actual')
     chosen = first.route
     task = None if chosen == DENSE_NAME else chosen
@@ -301,10 +305,9 @@ def latency_at(moe: MoEIRestorer, image: torch.Tensor, shape: Tuple[int, int],
                        moe.context)
 
     for _ in range(warmup):
-        moe(x, 'moe_actual')
         alone()
-    calls, alone_ms = [], []
-    for _ in range(repeats):
+    calls, alone_ms = [first], [time_call(alone, device)]
+    for _ in range(repeats - 1):
         calls.append(moe(x, 'moe_actual'))
         alone_ms.append(time_call(alone, device))
     route = median(c.timing['route_ms'] for c in calls)

@@ -10,26 +10,30 @@
 # Everything goes under $WORK_DIR. Settings (environment variables):
 #   PYTHON         interpreter (default: python)
 #   WORK_DIR       output folder (default: work_dirs/moe_i_demo)
-#   DENSE_DIR      work dir of the dense-unified run (its last_checkpoint)
-#   EXPERT_PREFIX  work dirs of the experts are ${EXPERT_PREFIX}<task>_demo
+#   S3_DIR         work dir of `make demo-restoration`, holding
+#                  dense_unified_demo/ and expert_<task>_demo/ (default:
+#                  work_dirs/s3_demo/seed_0)
 #   DATA_ROOT      restoration data set (default: the configs')
 #   RESTORER_OPTS  --cfg-options of the restorer configs
 #   ROUTER_OPTS    --cfg-options of the router configs
 #   TILING         extra tilings of the evaluation (ablation G)
 #   LATENCY_IMAGE  the large image of the routing-overhead timing ("" skips)
-#   EVAL_OPTS      more options of tools/moe_i_eval.py
+#   EVAL_OPTS      more options of tools/moe_i_eval.py (default: one timed
+#                  call of each kind per latency shape, after the test
+#                  split has warmed the process up)
+#   OMP_NUM_THREADS  CPU threads (default 2)
 set -euo pipefail
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 PYTHON=${PYTHON:-python}
 WORK_DIR=${WORK_DIR:-work_dirs/moe_i_demo}
-DENSE_DIR=${DENSE_DIR:-work_dirs/dense_unified_demo}
-EXPERT_PREFIX=${EXPERT_PREFIX:-work_dirs/expert_}
+S3_DIR=${S3_DIR:-work_dirs/s3_demo/seed_0}
 DATA_ROOT=${DATA_ROOT:-}
 RESTORER_OPTS=${RESTORER_OPTS:-}
 ROUTER_OPTS=${ROUTER_OPTS:-}
 TILING=${TILING:---tiling 96 32 hann --tiling 96 64 hann --tiling 96 64 uniform}
 LATENCY_IMAGE=${LATENCY_IMAGE-data/demo_restoration/large/haze.jpg}
-EVAL_OPTS=${EVAL_OPTS:-}
+EVAL_OPTS=${EVAL_OPTS:---latency-warmup 0 --latency-repeats 1}
 TASKS="dehaze derain desnow"
 
 # the newest checkpoint of a work dir (its last_checkpoint, found inside the
@@ -51,10 +55,10 @@ checkpoint() {
 }
 
 MODELS=(--dense configs/restoration/dense_unified_demo.py
-        "$(checkpoint "$DENSE_DIR")")
+        "$(checkpoint "$S3_DIR/dense_unified_demo")")
 for task in $TASKS; do
     MODELS+=(--expert "$task" "configs/restoration/expert_${task}_demo.py"
-             "$(checkpoint "${EXPERT_PREFIX}${task}_demo")")
+             "$(checkpoint "$S3_DIR/expert_${task}_demo")")
 done
 [ -n "$DATA_ROOT" ] && MODELS+=(--data-root "$DATA_ROOT")
 [ -n "$RESTORER_OPTS" ] && MODELS+=(--cfg-options $RESTORER_OPTS)

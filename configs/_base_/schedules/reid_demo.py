@@ -1,6 +1,6 @@
 # A short epoch-based schedule for the demo ReID set on a CPU (18
 # iterations per epoch): the tiny ViT trains from scratch, so every part
-# gets the full learning rate; one warm-up epoch, cosine decay to 20 epochs.
+# gets the full learning rate; one warm-up epoch, cosine decay to 16 epochs.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='Adam', lr=1e-3, weight_decay=1e-4),
@@ -8,9 +8,9 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.05, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=20,
-         T_max=19, eta_min=1e-5, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=16,
+         T_max=15, eta_min=1e-5, convert_to_iter_based=True),
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20, val_interval=5)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=16, val_interval=4)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

@@ -105,7 +105,7 @@ class TaskAdaptedRestorer(BaseModel):
             given.
         test_cfg (dict, optional): ``tile``, ``overlap``, ``blend``,
             ``context`` of tiled inference; None restores whole images.
-        data_preprocessor (dict, optional): Defaults to
+        data_preprocessor (dict | nn.Module, optional): Defaults to
             ``dict(type='RestorationDataPreprocessor')``.
         init_cfg (dict, optional): Initialisation config.
     """
