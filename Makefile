@@ -61,10 +61,10 @@ demo-reid: install
 	$(VENV_PYTHON) tools/train.py configs/reid/sdtps_vit_tiny_demo.py
 
 # `make demo-restoration`: the S3 chain on the demo restoration set (written
-# under data/demo_restoration on first use), about 15 minutes on two CPU
-# cores: dense-unified model, the dehaze / derain / desnow experts from its
-# checkpoint, tests, the comparison table (work_dirs/s3_demo/seed_0/
-# restoration_experts.md) and the 4K image restored tiled with Hann
+# under data/demo_restoration on first use), about 5 minutes on an idle
+# two-core CPU: dense-unified model, the dehaze / derain / desnow experts
+# from its checkpoint, tests, the comparison table (work_dirs/s3_demo/
+# seed_0/restoration_experts.md) and the 4K image restored tiled with Hann
 # blending (SEED=... for another seed).
 .PHONY: demo-restoration
 demo-restoration: install

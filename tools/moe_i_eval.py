@@ -28,7 +28,8 @@ second call (``featsel.analysis.memory``).
 median latency of every run, router accuracy against the oracle, ECE (15
 bins, at the calibrated ``T`` and at ``T = 1``), abstention, the oracle gap
 (macro PSNR of ``moe_oracle`` minus ``moe_actual``), the misrouting drops
-(macro PSNR of ``moe_oracle`` minus ``forced_misroute_<r>``), the routing
+(macro PSNR of ``moe_oracle`` minus ``forced_misroute_<r>``, and its
+expectation over the random draw, :func:`misroute_cost`), the routing
 overhead on the test images and, with ``--latency-image``, at each
 ``--latency-shapes`` (a crop of the image): the median router time against
 the median encoder + decoder time of the same MoE-I calls, and the whole
@@ -375,6 +376,19 @@ def macro_psnr(records: List[dict]) -> float:
                       [r['task'] for r in records])
 
 
+def misroute_cost(oracle_records: List[dict]) -> float:
+    """Macro mean over tasks of what sending an image to a wrong expert
+    costs: ``PSNR_{k*} - mean_{k != k*} PSNR_k`` (dB). With ``m`` of ``N``
+    images misrouted at random, each image is misrouted with probability
+    ``m / N``, so the expected macro drop is ``m / N`` times this."""
+    gaps = []
+    for r in oracle_records:
+        values = np.array(list(r['moe']['expert_psnr'].values()))
+        best = int(values.argmax())
+        gaps.append(values[best] - np.delete(values, best).mean())
+    return group_mean(gaps, [r['task'] for r in oracle_records])
+
+
 def summarise(args: argparse.Namespace, moe: MoEIRestorer,
               runs: Dict[str, dict], records: Dict[str, List[dict]],
               latency: List[dict]) -> dict:
@@ -393,6 +407,7 @@ def summarise(args: argparse.Namespace, moe: MoEIRestorer,
         summary['local_router'] = router_summary(records['moe_oracle'],
                                                  moe, 'local_router')
     misroute = {}
+    cost = misroute_cost(records['moe_oracle'])
     for name, run in runs.items():
         if run['mode'] != 'forced_misroute':
             continue
@@ -401,7 +416,8 @@ def summarise(args: argparse.Namespace, moe: MoEIRestorer,
                     for r in rows)
         misroute[name] = dict(rate=run['rate'], misrouted=int(wrong),
                               psnr=macro_psnr(rows),
-                              drop_db=oracle_psnr - macro_psnr(rows))
+                              drop_db=oracle_psnr - macro_psnr(rows),
+                              expected_drop_db=wrong / len(rows) * cost)
     summary['misroute'] = misroute
     bars = {}
     if 'moe_actual' in records:

@@ -23,6 +23,7 @@ experts, the global source of its labels, and every candidate's validation
 scores). :class:`featsel.apis.moe_inference.MoEIRestorer` reads the folder.
 """
 import argparse
+import inspect
 import json
 import os.path as osp
 import sys
@@ -41,7 +42,8 @@ from featsel.apis import init_model  # noqa: E402
 from featsel.apis.moe_inference import (CALIBRATION_FILE,  # noqa: E402
                                         ROUTER_FILE)
 from featsel.evaluation.calibration import (MAX_ABSTENTION,  # noqa: E402
-                                            calibrate, write_calibration)
+                                            calibrate, fit_temperature,
+                                            write_calibration)
 from featsel.evaluation.metrics.router_metric import \
     router_scores  # noqa: E402
 from featsel.registry import DATASETS  # noqa: E402
@@ -49,6 +51,8 @@ from featsel.utils import ConfigError, dump_json_atomic  # noqa: E402
 from featsel.utils.cli import run_cli  # noqa: E402
 from tools.analysis_tools.utility_labels import SETTINGS_FILE  # noqa: E402
 
+#: the temperatures ``calibrate`` searches (fit_temperature's default)
+T_RANGE = inspect.signature(fit_temperature).parameters['t_range'].default
 #: how the router is chosen, for router.json
 CRITERION = ('smallest oracle gap (macro PSNR, dB) on the validation data '
              'set at T = 1, then smallest NLL')
@@ -196,6 +200,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
           number(record.nll_before), number(record.nll_after),
           len(dataset)]],
         title='Calibration', notes=[f'written to {args.out_dir}'])
+    low, high = T_RANGE
+    if not low * (1 + 1e-6) < record.temperature < high * (1 - 1e-6):
+        calib.notes.append(
+            f'T is at an end of the search range [{low:g}, {high:g}]: the '
+            'NLL would fall further outside it, so the calibrated router '
+            'stays under- (or over-) confident')
     print(render([table, calib]))
 
 

@@ -209,11 +209,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     figures = calibration_pictures(records['moe_oracle'], summary['router'],
                                    args.out_dir)
     rates = [0.] + [m['rate'] for m in summary['misroute'].values()]
-    drops = [0.] + [m['drop_db'] for m in summary['misroute'].values()]
+    drops = {'measured (one draw)': [0.] + [
+        m['drop_db'] for m in summary['misroute'].values()],
+             'expected over draws': [0.] + [
+        m['expected_drop_db'] for m in summary['misroute'].values()]}
     if len(rates) > 1:
-        save_figure(misrouting_figure(np.array(rates),
-                                      {'forced, from the oracle': drops},
-                                      bar=0.2),
+        save_figure(misrouting_figure(np.array(rates), drops, bar=0.2),
                     osp.join(args.out_dir, 'misrouting.png'))
     figures['misrouting'] = dict(rates=rates, drops=drops)
     gains = severity_gains(records['moe_actual'], records['dense'])
