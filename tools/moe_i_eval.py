@@ -64,7 +64,7 @@ from featsel.evaluation.restoration_report import SUMMARY_FILE  # noqa: E402
 from featsel.evaluation.routing import forced_misroute  # noqa: E402
 from featsel.evaluation.routing import group_mean  # noqa: E402
 from featsel.utils import ConfigError, DataError  # noqa: E402
-from featsel.utils.cli import run_cli  # noqa: E402
+from featsel.utils.cli import parse_shape, run_cli  # noqa: E402
 from tools.analysis_tools.utility_labels import (  # noqa: E402
     add_model_args, build_moe, iter_pairs, moe_dense_cfg,
     restoration_dataset)
@@ -119,8 +119,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--latency-image',
                         help='a large degraded image for the routing '
                         'overhead at --latency-shapes')
-    parser.add_argument('--latency-shapes', nargs='+',
-                        default=['1024x1024', '2160x3840'],
+    parser.add_argument('--latency-shapes', type=parse_shape, nargs='+',
+                        default=[(1024, 1024), (2160, 3840)],
                         help='HxW crops of --latency-image (default 1K and '
                         '4K)')
     parser.add_argument('--latency-warmup', type=int, default=1,
@@ -266,14 +266,6 @@ def evaluate(args: argparse.Namespace, moe: MoEIRestorer,
 # ---------------------------------------------------------------------- #
 # latency at large sizes
 # ---------------------------------------------------------------------- #
-def parse_shape(text: str) -> Tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split('x'))
-    except ValueError as err:
-        raise ConfigError(f'--latency-shapes "{text}" is not HxW') from err
-    return height, width
-
-
 def time_call(fn, device: str) -> float:
     synchronize(device)
     start = time.perf_counter()
@@ -502,7 +494,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     latency = []
     if args.latency_image:
         image = read_image(args.latency_image)
-        latency = [latency_at(moe, image, parse_shape(s),
+        latency = [latency_at(moe, image, s,
                               args.latency_warmup, args.latency_repeats)
                    for s in args.latency_shapes]
     summary = summarise(args, moe, runs, records, latency)

@@ -111,6 +111,17 @@ def summarise_scores(by_task: Dict[str, Dict[str, np.ndarray]],
     return dict(per_task=per_task, macro=macro, macro_ci=macro_ci)
 
 
+def format_mean_ci(entry: Optional[dict], digits: int) -> str:
+    """``'mean [low, high]'`` of a ``{'mean', 'ci'}`` entry (as
+    :func:`summarise_scores` and :func:`compare_runs` write them), ``'-'``
+    for a missing one."""
+    if entry is None:
+        return '-'
+    low, high = entry['ci']
+    return (f"{entry['mean']:.{digits}f} [{low:.{digits}f}, "
+            f"{high:.{digits}f}]")
+
+
 def statistics_note(n_resamples: int, confidence: float, seed: int) -> dict:
     """How the summary's numbers were computed, for the summary itself."""
     return dict(

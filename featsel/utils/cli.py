@@ -4,7 +4,7 @@ import fnmatch
 import os
 import os.path as osp
 import sys
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
@@ -108,6 +108,21 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
                         default='none', help='job launcher')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_shape(text: str) -> Tuple[int, int]:
+    """``'HxW'`` -> ``(H, W)``, for ``argparse``'s ``type=``.
+
+    Raises:
+        argparse.ArgumentTypeError: If ``text`` is not two integers joined
+            by ``x`` (argparse prints it as a one-line usage error).
+    """
+    try:
+        height, width = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'a shape is HxW such as 640x640, got "{text}"') from None
+    return height, width
 
 
 def read_config(path: str) -> Config:

@@ -52,7 +52,7 @@ from featsel.analysis.table import Table, render, write_report  # noqa: E402
 from featsel.analysis.timing import (check_device, num_threads,  # noqa: E402
                                      predict_step_fn, time_alternately,
                                      time_modules)
-from featsel.utils.cli import run_cli  # noqa: E402
+from featsel.utils.cli import parse_shape, run_cli  # noqa: E402
 
 DEFAULT_OUT = osp.join('work_dirs', 'dset_costs')
 Shape = Tuple[int, int]
@@ -286,15 +286,6 @@ def report_tables(report: dict) -> List[Table]:
         tables.append(Table(header, rows,
                             title='Pruned encoder transformer (inference)'))
     return tables
-
-
-def parse_shape(text: str) -> Shape:
-    try:
-        h, w = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f'--shapes takes HxW such as 640x640, got "{text}"') from None
-    return h, w
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -39,7 +39,7 @@ from featsel.analysis.table import (Table, number, render,  # noqa: E402
 from featsel.evaluation.calibration import (calibration_bins,  # noqa: E402
                                             coverage_curve, softmax_probs)
 from featsel.evaluation.restoration_report import (  # noqa: E402
-    PER_IMAGE_FILE, compare_runs, read_per_image)
+    PER_IMAGE_FILE, compare_runs, format_mean_ci, read_per_image)
 from featsel.evaluation.routing import binned_means, pareto_front  # noqa
 from featsel.utils import DataError  # noqa: E402
 from featsel.utils.cli import run_cli  # noqa: E402
@@ -66,25 +66,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _cell(entry: Optional[dict], digits: int) -> str:
-    if entry is None:
-        return '-'
-    low, high = entry['ci']
-    return (f"{entry['mean']:.{digits}f} [{low:.{digits}f}, "
-            f"{high:.{digits}f}]")
-
-
 def main_table(metric: str, vs_actual: dict, vs_oracle: dict) -> Table:
     """Dense vs MoE-I actual vs oracle, per task and macro."""
     d = _DIGITS[metric]
     rows = []
     for task, row in vs_actual.items():
         oracle = vs_oracle[task]
-        rows.append([task, row['n'], _cell(row['input'], d),
-                     _cell(row['a'], d), _cell(row['b'], d),
-                     _cell(oracle['b'], d), _cell(row['diff'], d),
+        rows.append([task, row['n'], format_mean_ci(row['input'], d),
+                     format_mean_ci(row['a'], d),
+                     format_mean_ci(row['b'], d),
+                     format_mean_ci(oracle['b'], d),
+                     format_mean_ci(row['diff'], d),
                      number(row['t'], 3), number(row['p'], 2),
-                     number(row['d_z'], 3), _cell(oracle['diff'], d),
+                     number(row['d_z'], 3), format_mean_ci(oracle['diff'], d),
                      number(oracle['p'], 2), number(oracle['d_z'], 3)])
     return Table(
         ['task', 'n', 'input', 'dense', 'MoE-I actual', 'MoE-I oracle',

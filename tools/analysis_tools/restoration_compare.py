@@ -21,7 +21,8 @@ sys.path.insert(0, REPO_ROOT)
 from featsel.analysis.table import (Table, number, render,  # noqa: E402
                                     write_report)
 from featsel.evaluation.restoration_report import (  # noqa: E402
-    METRIC_KEYS, PER_IMAGE_FILE, SUMMARY_FILE, compare_runs, read_per_image)
+    METRIC_KEYS, PER_IMAGE_FILE, SUMMARY_FILE, compare_runs, format_mean_ci,
+    read_per_image)
 from featsel.utils.cli import run_cli  # noqa: E402
 
 _DIGITS = dict(psnr=2, ssim=4, lpips=4)
@@ -62,14 +63,6 @@ def _run_name(path: str, default: str) -> str:
     return default
 
 
-def _cell(entry: Optional[dict], digits: int) -> str:
-    if entry is None:
-        return '-'
-    low, high = entry['ci']
-    return (f"{entry['mean']:.{digits}f} [{low:.{digits}f}, "
-            f"{high:.{digits}f}]")
-
-
 def comparison_table(metric: str, result: dict, names: Sequence[str],
                      confidence: float) -> Table:
     """The Markdown table of one metric."""
@@ -81,9 +74,11 @@ def comparison_table(metric: str, result: dict, names: Sequence[str],
     rows = []
     for task, row in result.items():
         rows.append([task, row['n']] +
-                    ([_cell(row['input'], digits)] if show_input else []) +
-                    [_cell(row['a'], digits), _cell(row['b'], digits),
-                     _cell(row['diff'], digits), number(row['t'], 3),
+                    ([format_mean_ci(row['input'], digits)]
+                     if show_input else []) +
+                    [format_mean_ci(row['a'], digits),
+                     format_mean_ci(row['b'], digits),
+                     format_mean_ci(row['diff'], digits), number(row['t'], 3),
                      number(row['p'], 2), number(row['d_z'], 3)])
     return Table(header, rows, title=metric.upper(), notes=[
         f'mean [{confidence:.0%} percentile bootstrap CI]; macro: mean of '

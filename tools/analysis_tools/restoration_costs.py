@@ -60,7 +60,7 @@ from featsel.apis.restoration import (find_restorer,  # noqa: E402
 from featsel.engine.compat import load_local_checkpoint  # noqa: E402
 from featsel.evaluation.restoration import psnr  # noqa: E402
 from featsel.models import GlobalLocalRestorer  # noqa: E402
-from featsel.utils.cli import CfgOptionsAction, run_cli  # noqa: E402
+from featsel.utils.cli import CfgOptionsAction, parse_shape, run_cli  # noqa: E402
 
 DEFAULT_OUT = osp.join('work_dirs', 'restoration_costs')
 Shape = Tuple[int, int]
@@ -325,15 +325,6 @@ def report_tables(report: dict) -> List[Table]:
                'decode; untiled: the plain forward ("-": not measured, '
                'above --untiled-max-mp)']))
     return tables
-
-
-def parse_shape(text: str) -> Shape:
-    try:
-        h, w = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f'a shape is HxW such as 1024x1024, got "{text}"') from None
-    return h, w
 
 
 def parse_args(argv=None) -> argparse.Namespace:
