@@ -182,11 +182,10 @@ class SSIMLoss(RestorationLoss):
     def __init__(self, loss_weight: float = 1.0,
                  loss_name: str = 'loss_ssim') -> None:
         super().__init__(loss_weight, loss_name)
-        self._ssim = _lazy('restoration').ssim
 
     def value(self, pred: Tensor, target: Tensor,
               lq: Optional[Tensor]) -> Tensor:
-        return 1 - self._ssim(pred, target).mean()
+        return 1 - _lazy('restoration').ssim(pred, target).mean()
 
 
 @LOSSES.register_module()
@@ -245,7 +244,6 @@ class RainDirectionLoss(RestorationLoss):
                  loss_name: str = 'loss_rain_direction') -> None:
         super().__init__(loss_weight, loss_name)
         self.window_sigma = window_sigma
-        self._restoration = _lazy('restoration')
 
     def orientation(self, layer: Tensor) -> tuple:
         """Doubled-angle vectors and structure-tensor trace of a layer.
@@ -257,9 +255,10 @@ class RainDirectionLoss(RestorationLoss):
             tuple[Tensor, Tensor]: ``u (B, 2, H, W)``, ``tr J (B, 1, H, W)``.
         """
         gx, gy = sobel(luminance(layer)).unbind(1)
-        kernel = self._restoration.gaussian_kernel1d(
+        restoration = _lazy('restoration')
+        kernel = restoration.gaussian_kernel1d(
             self.window_sigma, dtype=layer.dtype, device=layer.device)
-        j11, j22, j12 = self._restoration.separable_filter(
+        j11, j22, j12 = restoration.separable_filter(
             torch.cat([gx * gx, gy * gy, gx * gy], 1), kernel,
             padding='replicate').chunk(3, 1)
         return torch.cat([j11 - j22, 2 * j12], 1), j11 + j22
@@ -316,14 +315,14 @@ class SnowMaskWeightedLoss(RestorationLoss):
                              f'two increasing scales, got {sigmas}')
         self.mask_weight = mask_weight
         self.sigmas = tuple(float(s) for s in sigmas)
-        self._restoration = _lazy('restoration')
 
     @torch.no_grad()
     def snow_map(self, lq: Tensor, target: Tensor) -> Tensor:
         """The snow map ``m`` ``(B, 1, H, W)`` in [0, 1]."""
         layer = luminance(lq - target)
-        blurred = [self._restoration.separable_filter(
-            layer, self._restoration.gaussian_kernel1d(
+        restoration = _lazy('restoration')
+        blurred = [restoration.separable_filter(
+            layer, restoration.gaussian_kernel1d(
                 s, dtype=layer.dtype, device=layer.device),
             padding='replicate') for s in self.sigmas]
         dog = torch.stack([fine - coarse for fine, coarse in

@@ -28,21 +28,6 @@ def group_indices(keys: Sequence[Hashable]) -> Dict[Hashable, List[int]]:
     return groups
 
 
-class LossRecipes(dict):
-    """Task -> list of loss terms, kept outside the module tree.
-
-    The terms hold no parameters or buffers (the LPIPS network follows its
-    input's device by itself), so they need no ``.to()``, no state dict and
-    no copy: a deep copy of the model (the EMA model of ``EMAHook``, which
-    never computes a loss) shares them. Some terms keep references that
-    cannot be deep-copied (a module object), which would otherwise make the
-    whole model impossible to copy.
-    """
-
-    def __deepcopy__(self, memo: dict) -> 'LossRecipes':
-        return self
-
-
 def _numel(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -132,8 +117,12 @@ class TaskAdaptedRestorer(BaseModel):
         if not losses:
             raise ConfigError('model.losses must give a loss recipe for at '
                               'least one task')
-        self.losses = LossRecipes({
-            task: self._build_recipe(task, recipe)
+        bad = [task for task in losses if not task or '.' in task]
+        if bad:
+            raise ConfigError(f'model.losses has bad task names {bad}: a task '
+                              'name is non-empty and has no "."')
+        self.losses = nn.ModuleDict({
+            task: nn.ModuleList(self._build_recipe(task, recipe))
             for task, recipe in losses.items()
         })
         self._register_adapters(adapter, adapter_tasks)

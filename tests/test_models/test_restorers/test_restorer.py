@@ -208,12 +208,28 @@ def test_train_step_lowers_the_loss():
     assert losses[-1] < 0.5 * losses[0]
 
 
-def test_model_deep_copies_and_shares_its_recipes():
-    model = _model(losses={'derain': [dict(type='RainDirectionLoss')]})
-    twin = copy.deepcopy(model)
-    assert twin.losses is model.losses
-    assert twin.backbone is not model.backbone
+def test_model_with_every_recipe_term_deep_copies_for_ema():
+    # EMAHook deep-copies the model; every loss term must survive the copy
+    from mmengine.model import ExponentialMovingAverage
+    model = _model(losses={
+        'derain': [dict(type='CharbonnierLoss'), dict(type='SSIMLoss'),
+                   dict(type='SobelEdgeLoss'),
+                   dict(type='RainDirectionLoss')],
+        'desnow': [dict(type='SnowMaskWeightedLoss')]})
+    ema = ExponentialMovingAverage(model)
+    twin = ema.module
+    assert twin.losses is not model.losses
     assert not any('losses' in k for k in model.state_dict())
+    gen = torch.Generator().manual_seed(2)
+    pred, gt, lq = torch.rand(3, 2, 3, 24, 24, generator=gen)
+    for task in ('derain', 'desnow'):
+        for ours, theirs in zip(model.losses[task], twin.losses[task]):
+            assert torch.equal(ours(pred, gt, lq), theirs(pred, gt, lq))
+
+
+def test_task_names_with_a_dot_are_refused():
+    with pytest.raises(ConfigError, match='bad task names'):
+        _model(losses={'de.rain': [dict(type='CharbonnierLoss')]})
 
 
 def test_parameter_counts_match_the_adapter_formula():
