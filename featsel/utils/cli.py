@@ -110,6 +110,26 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
+def add_bootstrap_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--n-resamples``, ``--confidence`` and ``--seed``: the settings
+    of the percentile bootstrap intervals of the report tools (read back
+    with :func:`bootstrap_kwargs`)."""
+    group = parser.add_argument_group('bootstrap confidence intervals')
+    group.add_argument('--n-resamples', type=int, default=10000,
+                       help='bootstrap resamples (default 10000)')
+    group.add_argument('--confidence', type=float, default=0.95,
+                       help='level of the intervals (default 0.95)')
+    group.add_argument('--seed', type=int, default=0,
+                       help='seed of the resampling (default 0)')
+
+
+def bootstrap_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+    """``n_resamples``, ``confidence`` and ``seed`` of the parsed
+    :func:`add_bootstrap_args` options."""
+    return dict(n_resamples=args.n_resamples, confidence=args.confidence,
+                seed=args.seed)
+
+
 def parse_shape(text: str) -> Tuple[int, int]:
     """``'HxW'`` -> ``(H, W)``, for ``argparse``'s ``type=``.
 

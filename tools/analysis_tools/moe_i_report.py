@@ -7,8 +7,8 @@ with ``per_image.jsonl``, and ``moe_i_summary.json``). Written to
 
 * **Main table** per metric (PSNR, SSIM): per task and macro, the degraded
   input, dense-unified, MoE-I actual and the oracle with percentile
-  bootstrap 95 % intervals; actual - dense and oracle - dense with their
-  intervals, paired t-tests and Cohen's ``d_z``
+  bootstrap intervals (95 % by default); actual - dense and oracle - dense
+  with their intervals, paired t-tests and Cohen's ``d_z``
   (:func:`featsel.evaluation.restoration_report.compare_runs`).
 * **Router** on the evaluated split: accuracy against the oracle expert,
   ECE, abstention, oracle gap; the **ablations** (A: local vs global
@@ -42,7 +42,8 @@ from featsel.evaluation.restoration_report import (  # noqa: E402
     PER_IMAGE_FILE, compare_runs, format_mean_ci, read_per_image)
 from featsel.evaluation.routing import binned_means, pareto_front  # noqa
 from featsel.utils import DataError  # noqa: E402
-from featsel.utils.cli import run_cli  # noqa: E402
+from featsel.utils.cli import (add_bootstrap_args, bootstrap_kwargs,  # noqa: E402
+                                run_cli)
 from featsel.visualization.moe_i_plots import (  # noqa: E402
     coverage_accuracy_figure, misrouting_figure, pareto_figure,
     reliability_figure, save_figure, severity_gains_figure)
@@ -60,13 +61,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('eval_dir', help='output folder of '
                         'tools/moe_i_eval.py')
     parser.add_argument('--out-dir', required=True, help='report folder')
-    parser.add_argument('--n-resamples', type=int, default=10000,
-                        help='bootstrap resamples (default 10000)')
-    parser.add_argument('--seed', type=int, default=0)
+    add_bootstrap_args(parser)
     return parser.parse_args(argv)
 
 
-def main_table(metric: str, vs_actual: dict, vs_oracle: dict) -> Table:
+def main_table(metric: str, vs_actual: dict, vs_oracle: dict,
+               confidence: float = 0.95) -> Table:
     """Dense vs MoE-I actual vs oracle, per task and macro."""
     d = _DIGITS[metric]
     rows = []
@@ -85,7 +85,8 @@ def main_table(metric: str, vs_actual: dict, vs_oracle: dict) -> Table:
          'actual - dense', 't', 'p', 'd_z', 'oracle - dense', 'p (oracle)',
          'd_z (oracle)'], rows, title=f'{metric.upper()}: dense-unified vs '
         'MoE-I', notes=[
-            'mean [95 % percentile bootstrap CI]; macro: mean of the task '
+            f'mean [{confidence:.0%} percentile bootstrap CI]; macro: mean '
+            'of the task '
             'means, CI stratified by task',
             'paired two-sided t-test and d_z = mean(d) / sd(d) of the '
             'per-image differences against dense (macro: all images '
@@ -163,13 +164,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if name not in runs:
             raise DataError(f'{path} has no "{name}" run')
     records = load_runs(args.eval_dir, list(runs))
-    boot = dict(n_resamples=args.n_resamples, seed=args.seed)
+    boot = bootstrap_kwargs(args)
     results = {m: dict(actual=compare_runs(records['dense'],
                                            records['moe_actual'], m, **boot),
                        oracle=compare_runs(records['dense'],
                                            records['moe_oracle'], m, **boot))
                for m in ('psnr', 'ssim')}
-    tables = [main_table(m, r['actual'], r['oracle'])
+    tables = [main_table(m, r['actual'], r['oracle'], args.confidence)
               for m, r in results.items()]
 
     # ablations

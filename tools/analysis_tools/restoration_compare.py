@@ -23,7 +23,8 @@ from featsel.analysis.table import (Table, number, render,  # noqa: E402
 from featsel.evaluation.restoration_report import (  # noqa: E402
     METRIC_KEYS, PER_IMAGE_FILE, SUMMARY_FILE, compare_runs, format_mean_ci,
     read_per_image)
-from featsel.utils.cli import run_cli  # noqa: E402
+from featsel.utils.cli import (add_bootstrap_args, bootstrap_kwargs,  # noqa: E402
+                                run_cli)
 
 _DIGITS = dict(psnr=2, ssim=4, lpips=4)
 
@@ -43,10 +44,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         default=['psnr', 'ssim'], help='metrics to compare')
     parser.add_argument('--out-dir', help='write restoration_compare.md and '
                         '.json here')
-    parser.add_argument('--n-resamples', type=int, default=10000,
-                        help='bootstrap resamples (default 10000)')
-    parser.add_argument('--confidence', type=float, default=0.95)
-    parser.add_argument('--seed', type=int, default=0)
+    add_bootstrap_args(parser)
     return parser.parse_args(argv)
 
 
@@ -94,8 +92,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if names[0] == names[1]:
         names = [f'{names[0]} (A)', f'{names[1]} (B)']
     records = [read_per_image(p) for p in paths]
-    boot = dict(n_resamples=args.n_resamples, confidence=args.confidence,
-                seed=args.seed)
+    boot = bootstrap_kwargs(args)
     results = {metric: compare_runs(*records, metric=metric, **boot)
                for metric in args.metrics}
     tables = [comparison_table(metric, result, names, args.confidence)

@@ -34,7 +34,8 @@ from featsel.analysis.table import write_report  # noqa: E402
 from featsel.evaluation.restoration_report import (  # noqa: E402
     PER_IMAGE_FILE, compare_runs, read_per_image)
 from featsel.utils import ConfigError, DataError  # noqa: E402
-from featsel.utils.cli import run_cli  # noqa: E402
+from featsel.utils.cli import (add_bootstrap_args, bootstrap_kwargs,  # noqa: E402
+                                run_cli)
 from tools.analysis_tools.restoration_compare import \
     comparison_table  # noqa: E402
 
@@ -55,10 +56,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'TASK, for the parameter table; repeat per task')
     parser.add_argument('--out-dir', help='write restoration_experts.md and '
                         '.json here')
-    parser.add_argument('--n-resamples', type=int, default=10000,
-                        help='bootstrap resamples (default 10000)')
-    parser.add_argument('--confidence', type=float, default=0.95)
-    parser.add_argument('--seed', type=int, default=0)
+    add_bootstrap_args(parser)
     return parser.parse_args(argv)
 
 
@@ -150,8 +148,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     dense, chosen = paired_records(
         read_per_image(paths['dense']),
         {t: read_per_image(paths[t]) for t in experts})
-    boot = dict(n_resamples=args.n_resamples, confidence=args.confidence,
-                seed=args.seed)
+    boot = bootstrap_kwargs(args)
     results = {metric: compare_runs(dense, chosen, metric=metric, **boot)
                for metric in METRICS}
     names = ('dense-unified', 'expert')
