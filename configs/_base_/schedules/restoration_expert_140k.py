@@ -34,9 +34,9 @@ custom_hooks = [
     dict(type='PatchCurriculumHook', crop_sizes=[256, 384, 512],
          milestones=[40000, 100000]),
     dict(type='EvalReportHook'),
-    # the dense checkpoint has no adapters: they are reported missing and
-    # start as the identity (a resume is still checked strictly)
-    dict(type='CheckpointCheckHook', strict=False),
+    # the dense checkpoint has no adapters: they may be missing and start
+    # as the identity; every other weight must fit (and all on a resume)
+    dict(type='CheckpointCheckHook', allow_missing=['backbone.adapters.*']),
     dict(type='NonFiniteGuardHook'),
     dict(type='RandomStateHook'),
 ]

@@ -1,10 +1,11 @@
 """Hooks that keep checkpoints trustworthy: a loaded checkpoint must fit the
 model, a non-finite step never reaches a checkpoint, and a checkpoint holds
 the random state a resumed run needs to continue exactly."""
+import fnmatch
 import math
 import random
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -69,16 +70,31 @@ class CheckpointCheckHook(Hook):
     keys, raised before the first step: always when resuming (the optimizer
     state would not fit either), and when loading weights unless
     ``strict=False`` (``--non-strict``), which loads the matching part.
+    Weights that the loaded model is expected to lack (the adapters a
+    fine-tuning run adds to a pretrained model) are named by
+    ``allow_missing``: only those may be missing, everything else is still
+    checked.
 
     Args:
         strict (bool): Refuse weights that do not fully fit.
             Defaults to True.
+        allow_missing (Sequence[str]): ``fnmatch`` patterns of model keys
+            that a loaded checkpoint may lack (they keep their
+            initialisation), e.g. ``['backbone.adapters.*']``. Not applied
+            when resuming. Defaults to ``()``.
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, strict: bool = True) -> None:
+    def __init__(self, strict: bool = True,
+                 allow_missing: Sequence[str] = ()) -> None:
+        if isinstance(allow_missing, str):
+            allow_missing = [allow_missing]
         self.strict = strict
+        self.allow_missing = tuple(allow_missing)
+
+    def _allowed(self, key: str) -> bool:
+        return any(fnmatch.fnmatchcase(key, p) for p in self.allow_missing)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         ckpt_state = checkpoint.get('state_dict', checkpoint)
@@ -93,6 +109,14 @@ class CheckpointCheckHook(Hook):
             f'{len(diff["unexpected"])}, shape mismatched '
             f'{len(diff["mismatched"])}', logger='current')
         resuming = bool(runner.cfg.get('resume', False))
+        if not resuming and self.allow_missing:
+            allowed = [k for k in diff['missing'] if self._allowed(k)]
+            if allowed:
+                print_log(f'"{filename}": {len(allowed)} missing weights '
+                          f'are allowed ({", ".join(self.allow_missing)}) '
+                          'and keep their initialisation', logger='current')
+            diff['missing'] = [k for k in diff['missing']
+                               if not self._allowed(k)]
         if not any(diff.values()) or not (self.strict or resuming):
             return
         fix = ('resuming needs a checkpoint of this model and config'

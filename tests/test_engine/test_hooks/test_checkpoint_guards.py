@@ -51,6 +51,30 @@ def test_check_hook_strict_non_strict_and_resume():
             _runner(model, load_from='a.pth', resume=True), wide)
 
 
+def test_check_hook_allows_only_the_named_missing_weights():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    base = {k: v for k, v in model.state_dict().items()
+            if not k.startswith('1.')}
+    hook = CheckpointCheckHook(allow_missing=['1.*'])
+    hook.after_load_checkpoint(_runner(model, load_from='a.pth'),
+                               dict(state_dict=base))
+    # anything else that does not fit is still refused
+    no_bias = {k: v for k, v in base.items() if k != '0.bias'}
+    with pytest.raises(CheckpointError,
+                       match=r'missing 1, .*: missing 0.bias\)'):
+        hook.after_load_checkpoint(_runner(model, load_from='a.pth'),
+                                   dict(state_dict=no_bias))
+    wide = dict(base, **{'0.weight': torch.zeros(4, 2)})
+    with pytest.raises(CheckpointError, match='mismatched 1'):
+        hook.after_load_checkpoint(_runner(model, load_from='a.pth'),
+                                   dict(state_dict=wide))
+    # a resume must hold every weight
+    with pytest.raises(CheckpointError, match='resuming needs'):
+        hook.after_load_checkpoint(
+            _runner(model, load_from='a.pth', resume=True),
+            dict(state_dict=base))
+
+
 def _batch(*paths):
     return dict(inputs=[], data_samples=[
         BaseDataElement(metainfo=dict(img_path=p)) for p in paths])
