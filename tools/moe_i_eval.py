@@ -368,17 +368,22 @@ def macro_psnr(records: List[dict]) -> float:
                       [r['task'] for r in records])
 
 
-def misroute_cost(oracle_records: List[dict]) -> float:
-    """Macro mean over tasks of what sending an image to a wrong expert
-    costs: ``PSNR_{k*} - mean_{k != k*} PSNR_k`` (dB). With ``m`` of ``N``
-    images misrouted at random, each image is misrouted with probability
-    ``m / N``, so the expected macro drop is ``m / N`` times this."""
-    gaps = []
+def misroute_cost(oracle_records: List[dict]) -> Dict[str, float]:
+    """What sending an image to a wrong expert costs, ``PSNR_{k*} -
+    mean_{k != k*} PSNR_k`` (dB): the mean per task and their ``'macro'``
+    mean. With ``m`` of ``N`` images misrouted at random, each image is
+    misrouted with probability ``m / N``, so the expected macro drop is
+    ``m / N`` times the macro cost."""
+    gaps, tasks = [], []
     for r in oracle_records:
         values = np.array(list(r['moe']['expert_psnr'].values()))
         best = int(values.argmax())
         gaps.append(values[best] - np.delete(values, best).mean())
-    return group_mean(gaps, [r['task'] for r in oracle_records])
+        tasks.append(r['task'])
+    cost = {task: group_mean([g for g, t in zip(gaps, tasks) if t == task])
+            for task in dict.fromkeys(tasks)}
+    cost['macro'] = group_mean(gaps, tasks)
+    return cost
 
 
 def summarise(args: argparse.Namespace, moe: MoEIRestorer,
@@ -400,6 +405,7 @@ def summarise(args: argparse.Namespace, moe: MoEIRestorer,
                                                  moe, 'local_router')
     misroute = {}
     cost = misroute_cost(records['moe_oracle'])
+    summary['misroute_cost_db'] = cost
     for name, run in runs.items():
         if run['mode'] != 'forced_misroute':
             continue
@@ -409,7 +415,8 @@ def summarise(args: argparse.Namespace, moe: MoEIRestorer,
         misroute[name] = dict(rate=run['rate'], misrouted=int(wrong),
                               psnr=macro_psnr(rows),
                               drop_db=oracle_psnr - macro_psnr(rows),
-                              expected_drop_db=wrong / len(rows) * cost)
+                              expected_drop_db=(wrong / len(rows)
+                                                * cost['macro']))
     summary['misroute'] = misroute
     bars = {}
     if 'moe_actual' in records:

@@ -175,6 +175,25 @@ def test_forced_misrouting_sends_round_rate_n_images_astray(chain, run,
                 o['metrics']['psnr'] for o in oracle if o['id'] == r['id']))
 
 
+def test_misroute_cost_is_the_best_minus_the_other_experts(chain):
+    oracle = _records(osp.join(chain, 'eval', 'moe_oracle',
+                               'per_image.jsonl'))
+    with open(osp.join(chain, 'eval', 'moe_i_summary.json')) as f:
+        summary = json.load(f)
+    gaps = {}
+    for r in oracle:
+        psnr = sorted(r['moe']['expert_psnr'].values(), reverse=True)
+        gaps.setdefault(r['task'], []).append(
+            psnr[0] - sum(psnr[1:]) / len(psnr[1:]))
+    expected = {t: sum(g) / len(g) for t, g in gaps.items()}
+    expected['macro'] = sum(expected.values()) / len(TASKS)
+    cost = summary['misroute_cost_db']
+    assert cost == pytest.approx(expected)
+    for m in summary['misroute'].values():
+        assert m['expected_drop_db'] == pytest.approx(
+            m['misrouted'] / summary['n'] * expected['macro'])
+
+
 def _label_args(s3_dir: dict, out_dir: str) -> List[str]:
     args = ['tools/analysis_tools/utility_labels.py', '--dense',
             'configs/restoration/dense_unified_demo.py',

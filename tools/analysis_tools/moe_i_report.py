@@ -86,8 +86,7 @@ def main_table(metric: str, vs_actual: dict, vs_oracle: dict,
          'd_z (oracle)'], rows, title=f'{metric.upper()}: dense-unified vs '
         'MoE-I', notes=[
             f'mean [{confidence:.0%} percentile bootstrap CI]; macro: mean '
-            'of the task '
-            'means, CI stratified by task',
+            'of the task means, CI stratified by task',
             'paired two-sided t-test and d_z = mean(d) / sd(d) of the '
             'per-image differences against dense (macro: all images '
             'pooled)'])

@@ -115,8 +115,7 @@ class CheckpointCheckHook(Hook):
                 print_log(f'"{filename}": {len(allowed)} missing weights '
                           f'are allowed ({", ".join(self.allow_missing)}) '
                           'and keep their initialisation', logger='current')
-            diff['missing'] = [k for k in diff['missing']
-                               if not self._allowed(k)]
+                diff['missing'] = sorted(set(diff['missing']) - set(allowed))
         if not any(diff.values()) or not (self.strict or resuming):
             return
         fix = ('resuming needs a checkpoint of this model and config'
